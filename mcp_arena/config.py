@@ -1,0 +1,73 @@
+"""Settings: defaults < MCP_ARENA_* environment < command-line flags.
+
+One environment variable moves all state: MCP_ARENA_HOME (or --home).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import platformdirs
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def default_home() -> Path:
+    return Path(platformdirs.user_data_dir("mcp-arena", appauthor=False))
+
+
+class Settings(BaseSettings):
+    """Every knob of the server. Field names map to MCP_ARENA_<NAME> variables."""
+
+    model_config = SettingsConfigDict(env_prefix="MCP_ARENA_", extra="ignore")
+
+    home: Path = Field(default_factory=default_home, description="folder holding all state")
+    db_uri: str = Field("", description="LanceDB URI; default <home>/arena.lancedb")
+    session: str = Field("", description="default session for calls that name none; default: one per connection")
+    encoding: Literal["o200k_base", "cl100k_base"] = Field("o200k_base", description="tiktoken encoding")
+
+    window_tokens: int = Field(200_000, ge=1_000, le=10_000_000, description="context window when not reported")
+    zone_low: float = Field(0.40, gt=0, lt=1, description="Goldilocks zone lower bound")
+    zone_high: float = Field(0.70, gt=0, lt=1, description="Goldilocks zone upper bound")
+    stage1: float = Field(0.80, gt=0, le=1, description="pruning stage 1 (soft trim) threshold")
+    stage2: float = Field(0.85, gt=0, le=1, description="pruning stage 2 (hard clear) threshold")
+    stage3: float = Field(0.90, gt=0, le=1, description="pruning stage 3 (graded compression) threshold")
+    tag_after_steps: int = Field(25, ge=1, description="advise a tag after this many steps without one")
+    turns_window: int = Field(10, ge=1, description="recent steps used to estimate tokens per turn")
+
+    max_summary_tokens: int = Field(4_000, ge=100, description="largest summary squash accepts")
+    summary_versions: int = Field(20, ge=1, description="anchored summary versions kept for listing")
+
+    skill_dirs: list[Path] = Field(default_factory=list, description="extra skill folders (user skills)")
+    remind_after_steps: int = Field(10, ge=1, description="steps before a skill reminder is attached")
+    reload_after_errors: int = Field(2, ge=1, description="consecutive errors that re-attach a full guide")
+
+    semantic: bool = Field(True, description="semantic (vector) layer of memory_search")
+    search_max_tokens: int = Field(1_500, ge=100, description="token budget of one memory_search result")
+    optimize_every: int = Field(1_000, ge=10, description="appended rows between LanceDB compactions")
+    keep_versions_seconds: float = Field(3_600.0, ge=0, description="LanceDB versions older than this are cleaned")
+
+    artifact_mappings: dict[str, dict] = Field(default_factory=dict, description="extra tool→file-action mappings")
+    transcript: str = Field("", description="'auto', a transcript path, or '' for none")
+    hook_budget_tokens: int = Field(2_000, ge=100, description="token budget of the session-start hook output")
+
+    @field_validator("skill_dirs", mode="before")
+    @classmethod
+    def _split_paths(cls, value):
+        if isinstance(value, str):
+            return [p for p in value.split(":") if p]
+        return value
+
+    @model_validator(mode="after")
+    def _check_order(self) -> Settings:
+        if not self.zone_low < self.zone_high <= self.stage1 <= self.stage2 <= self.stage3:
+            raise ValueError(
+                "thresholds must satisfy zone_low < zone_high <= stage1 <= stage2 <= stage3 "
+                f"(got {self.zone_low}, {self.zone_high}, {self.stage1}, {self.stage2}, {self.stage3})"
+            )
+        return self
+
+    @property
+    def database(self) -> str:
+        return self.db_uri or str(self.home / "arena.lancedb")

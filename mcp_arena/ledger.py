@@ -1,0 +1,151 @@
+"""The in-memory fold of one session: what the arena knows about its window.
+
+A ledger is rebuilt from the LanceDB log when a process first touches a
+session, then advanced with every event appended (by this process or, seen at
+the next lock, by another). It holds only aggregates and small records, so
+status and tag stay O(1) in the length of the history.
+"""
+
+from __future__ import annotations
+
+import bisect
+from array import array
+from dataclasses import dataclass, field
+from typing import Any
+
+from .events import Event
+
+
+@dataclass(frozen=True)
+class Tag:
+    name: str
+    seq: int
+    note: str = ""
+    origin: str = "agent"  # agent | backup | hook
+
+
+@dataclass(frozen=True)
+class SquashRecord:
+    record: int
+    op: str  # squash | undo
+    from_seq: int
+    to_seq: int
+    tag: str
+    summary: str
+    anchored: str
+    filled: tuple[str, ...]
+    tokens_before: int
+    tokens_after: int
+    undoes: int
+    seq: int
+
+
+@dataclass(frozen=True)
+class UsageSample:
+    """A usage figure the arena was given (reported by the agent, or read from a transcript)."""
+
+    seq: int
+    used: int
+    window: int
+    source: str  # reported | transcript
+    live_at: int  # the arena's live tokens when the figure was taken
+
+
+@dataclass
+class Ledger:
+    session: str
+    last_seq: int = -1
+    cumulative: array = field(default_factory=lambda: array("q", [0]))  # cumulative[i] = tokens of seq < i
+    step_seqs: list[int] = field(default_factory=list)  # seqs of tool_call events, ascending
+    tags: dict[str, Tag] = field(default_factory=dict)
+    squashes: list[SquashRecord] = field(default_factory=list)
+    samples: list[UsageSample] = field(default_factory=list)
+    compactions: list[int] = field(default_factory=list)  # seqs of host compactions
+    pager_state: Any = None
+
+    # -- folding ---------------------------------------------------------------------------------
+
+    def fold(self, event: Event) -> None:
+        if event.seq != self.last_seq + 1:
+            raise ValueError(f"{self.session}: event seq {event.seq} after {self.last_seq}")
+        self.last_seq = event.seq
+        self.cumulative.append(self.cumulative[-1] + event.tokens)
+        if event.kind == "tool_call":
+            self.step_seqs.append(event.seq)
+        elif event.kind == "compaction":
+            self.compactions.append(event.seq)
+        usage = event.meta.get("usage_sample") if event.meta else None
+        if usage:
+            self.samples.append(
+                UsageSample(
+                    seq=event.seq,
+                    used=int(usage["used"]),
+                    window=int(usage["window"]),
+                    source=usage["source"],
+                    live_at=self.live_tokens(),
+                )
+            )
+
+    def set_records(self, tags: list[Tag], squashes: list[SquashRecord]) -> None:
+        self.tags = {tag.name: tag for tag in sorted(tags, key=lambda t: (t.seq, t.name))}
+        self.squashes = sorted(squashes, key=lambda s: s.record)
+
+    # -- token arithmetic ------------------------------------------------------------------------
+
+    @property
+    def total_tokens(self) -> int:
+        return self.cumulative[-1]
+
+    def tokens_between(self, from_seq: int, to_seq: int) -> int:
+        """Tokens of events from_seq..to_seq inclusive."""
+        if to_seq < from_seq:
+            return 0
+        return self.cumulative[min(to_seq, self.last_seq) + 1] - self.cumulative[max(from_seq, 0)]
+
+    def active_squashes(self) -> list[SquashRecord]:
+        """Squashes not undone, outermost only (a later squash may swallow earlier ones)."""
+        undone = {record.undoes for record in self.squashes if record.op == "undo"}
+        active = [r for r in self.squashes if r.op == "squash" and r.record not in undone]
+        return [
+            r
+            for r in active
+            if not any(o is not r and o.from_seq <= r.from_seq and r.to_seq <= o.to_seq and o.record > r.record for o in active)
+        ]
+
+    def squashed_tokens(self) -> int:
+        return sum(self.tokens_between(r.from_seq, r.to_seq) for r in self.active_squashes())
+
+    def tokens_freed(self) -> int:
+        return sum(max(r.tokens_before - r.tokens_after, 0) for r in self.active_squashes())
+
+    def live_tokens(self) -> int:
+        """All tokens minus squashed ranges (each squash's summary is in its own result event)."""
+        return self.total_tokens - self.squashed_tokens()
+
+    # -- steps and tags --------------------------------------------------------------------------
+
+    @property
+    def steps(self) -> int:
+        return len(self.step_seqs)
+
+    def steps_after(self, seq: int) -> int:
+        return len(self.step_seqs) - bisect.bisect_right(self.step_seqs, seq)
+
+    def agent_tags(self) -> list[Tag]:
+        return [tag for tag in self.tags.values() if tag.origin != "backup"]
+
+    def last_tag(self) -> Tag | None:
+        tags = self.agent_tags()
+        return tags[-1] if tags else None
+
+    def tokens_per_step(self, window: int) -> float:
+        """Average tokens logged per step over the last `window` steps."""
+        if not self.step_seqs:
+            return 0.0
+        recent = self.step_seqs[-window:]
+        span = self.total_tokens - self.cumulative[recent[0]]
+        return span / len(recent)
+
+    def anchored_summary(self) -> str:
+        """The session's running anchored summary: the newest record's, honouring undos."""
+        return self.squashes[-1].anchored if self.squashes else ""

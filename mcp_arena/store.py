@@ -1,0 +1,280 @@
+"""LanceDB tables of the arena: schemas, appends, reads, maintenance.
+
+Everything is append-only. Rows are keyed by `session` + `seq` (events) or
+`session` + their own ordering (tags, squashes, artifacts). Filters are built
+with `lancedb.expr`, never by pasting caller strings into SQL.
+
+Two processes may share one home folder: writes of one session are serialized
+by `session_lock` (a thread lock plus an `fcntl` lock file under
+`<home>/locks`), and every read sees the latest committed version
+(`read_consistency_interval=0`). The file lock only spans one machine; for an
+object-store URI shared by several machines, give each machine its own sessions.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import logging
+import threading
+from collections.abc import Iterator, Sequence
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import lancedb
+import pyarrow as pa
+from lancedb.expr import Expr, col, lit
+
+from .errors import StoreError
+from .events import Event
+
+log = logging.getLogger("mcp_arena.store")
+
+EVENTS = pa.schema(
+    [
+        ("session", pa.string()),
+        ("seq", pa.int64()),
+        ("kind", pa.string()),
+        ("tool", pa.string()),
+        ("text", pa.string()),
+        ("tokens", pa.int32()),
+        ("is_error", pa.bool_()),
+        ("source", pa.string()),
+        ("call_id", pa.string()),
+        ("ts", pa.float64()),
+        ("meta", pa.string()),
+    ]
+)
+TAGS = pa.schema(
+    [
+        ("session", pa.string()),
+        ("name", pa.string()),
+        ("seq", pa.int64()),
+        ("note", pa.string()),
+        ("origin", pa.string()),  # agent | backup | hook
+        ("ts", pa.float64()),
+    ]
+)
+SQUASHES = pa.schema(
+    [
+        ("session", pa.string()),
+        ("record", pa.int64()),  # dense per session: 0, 1, 2 …
+        ("op", pa.string()),  # squash | undo
+        ("from_seq", pa.int64()),
+        ("to_seq", pa.int64()),
+        ("tag", pa.string()),
+        ("summary", pa.string()),  # the text the agent gave
+        ("anchored", pa.string()),  # the session's anchored summary after this record
+        ("filled", pa.string()),  # JSON list of paths filled in from the artifact trail
+        ("tokens_before", pa.int64()),
+        ("tokens_after", pa.int64()),
+        ("undoes", pa.int64()),  # record number an undo reverts, else -1
+        ("seq", pa.int64()),  # log position at which the record was made
+        ("ts", pa.float64()),
+    ]
+)
+ARTIFACTS = pa.schema(
+    [
+        ("session", pa.string()),
+        ("path", pa.string()),
+        ("action", pa.string()),
+        ("seq", pa.int64()),
+        ("note", pa.string()),
+        ("source", pa.string()),
+        ("ts", pa.float64()),
+    ]
+)
+SESSIONS = pa.schema(
+    [
+        ("session", pa.string()),
+        ("created", pa.float64()),
+        ("origin", pa.string()),  # server | transcript | import | cli
+        ("label", pa.string()),  # e.g. the working directory or source file
+    ]
+)
+FEED_STATE = pa.schema(
+    [
+        ("session", pa.string()),
+        ("feed", pa.string()),
+        ("state", pa.string()),  # JSON, appended: the newest row wins
+        ("ts", pa.float64()),
+    ]
+)
+SCHEMAS = {
+    "events": EVENTS,
+    "tags": TAGS,
+    "squashes": SQUASHES,
+    "artifacts": ARTIFACTS,
+    "sessions": SESSIONS,
+    "feed_state": FEED_STATE,
+}
+
+
+def of_session(session: str) -> Expr:
+    return col("session") == lit(session)
+
+
+def event_from_row(row: dict[str, Any]) -> Event:
+    return Event(
+        session=row["session"],
+        seq=row["seq"],
+        kind=row["kind"],
+        text=row["text"],
+        tokens=row["tokens"],
+        tool=row["tool"],
+        is_error=row["is_error"],
+        source=row["source"],
+        call_id=row["call_id"],
+        ts=row["ts"],
+        meta=json.loads(row["meta"]) if row["meta"] else {},
+    )
+
+
+class Store:
+    def __init__(self, uri: str, lock_dir: Path, *, optimize_every: int = 1000, keep_versions_seconds: float = 3600):
+        self.uri = uri
+        self.lock_dir = lock_dir
+        self.optimize_every = optimize_every
+        self.keep_versions = timedelta(seconds=keep_versions_seconds)
+        try:
+            lock_dir.mkdir(parents=True, exist_ok=True)
+            if "://" not in uri:
+                Path(uri).mkdir(parents=True, exist_ok=True)
+            self.db = lancedb.connect(uri, read_consistency_interval=timedelta(0))
+            self.tables = {name: self._open(name, schema) for name, schema in SCHEMAS.items()}
+        except OSError as exc:
+            raise StoreError(f"cannot open the arena store at {uri}: {exc}; set MCP_ARENA_HOME or --home") from exc
+        self._thread_locks: dict[str, threading.Lock] = {}
+        self._thread_locks_guard = threading.Lock()
+        self._appended_since_optimize = 0
+        self._maintenance: threading.Thread | None = None
+
+    def _open(self, name: str, schema: pa.Schema):
+        try:
+            return self.db.create_table(name, schema=schema, exist_ok=True)
+        except Exception:  # another process created it between our check and create
+            return self.db.open_table(name)
+
+    # -- locking ---------------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def session_lock(self, session: str) -> Iterator[None]:
+        """Serialize writers of one session across threads and processes."""
+        with self._thread_locks_guard:
+            thread_lock = self._thread_locks.setdefault(session, threading.Lock())
+        digest = hashlib.sha256(session.encode()).hexdigest()[:24]
+        with thread_lock, open(self.lock_dir / f"{digest}.lock", "a+b") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    # -- events ----------------------------------------------------------------------------------
+
+
+    def append(self, events: Sequence[Event]) -> None:
+        """Append events (seqs already assigned under the session lock)."""
+        if events:
+            self.tables["events"].add([_event_row(event) for event in events])
+            self._count_appends(len(events))
+
+    def events(
+        self,
+        session: str,
+        *,
+        seq_min: int | None = None,
+        seq_max: int | None = None,
+        kinds: Sequence[str] | None = None,
+        columns: Sequence[str] | None = None,
+    ) -> list[dict[str, Any]]:
+        """Rows of a session's events, in seq order."""
+        where = of_session(session)
+        if seq_min is not None:
+            where = where & (col("seq") >= lit(seq_min))
+        if seq_max is not None:
+            where = where & (col("seq") <= lit(seq_max))
+        if kinds:
+            where = where & col("kind").isin(list(kinds))
+        query = self.tables["events"].search().where(where).limit(None)
+        if columns:
+            query = query.select(list(columns))
+        rows = query.to_arrow().sort_by("seq").to_pylist()
+        return rows
+
+    def event_objects(self, session: str, **filters: Any) -> list[Event]:
+        return [event_from_row(row) for row in self.events(session, **filters)]
+
+    # -- small record tables ---------------------------------------------------------------------
+
+    def add(self, table: str, rows: Sequence[dict[str, Any]]) -> None:
+        if rows:
+            self.tables[table].add(list(rows))
+
+    def rows(self, table: str, session: str, order_by: str = "seq") -> list[dict[str, Any]]:
+        arrow = self.tables[table].search().where(of_session(session)).limit(None).to_arrow()
+        return arrow.sort_by(order_by).to_pylist() if order_by else arrow.to_pylist()
+
+    def has_session(self, session: str) -> bool:
+        return self.tables["sessions"].count_rows(of_session(session).to_sql()) > 0
+
+    def sessions(self) -> list[dict[str, Any]]:
+        return self.tables["sessions"].to_arrow().sort_by("created").to_pylist()
+
+    # -- maintenance -----------------------------------------------------------------------------
+
+    def _count_appends(self, count: int) -> None:
+        self._appended_since_optimize += count
+        if self._appended_since_optimize >= self.optimize_every:
+            self._appended_since_optimize = 0
+            self.maintain_in_background()
+
+    def maintain_in_background(self) -> None:
+        """Compact fragments and clean old versions, off the request path (single flight)."""
+        if self._maintenance is not None and self._maintenance.is_alive():
+            return
+        self._maintenance = threading.Thread(target=self.maintain, name="arena-maintenance", daemon=True)
+        self._maintenance.start()
+
+    def maintain(self) -> None:
+        for name in ("events", "tags", "squashes", "artifacts"):
+            try:
+                self._ensure_scalar_indexes(name)
+                self.tables[name].optimize(cleanup_older_than=self.keep_versions)
+            except Exception as exc:  # maintenance must never take a request down
+                log.warning("maintenance of %s failed: %s", name, exc)
+
+    def _ensure_scalar_indexes(self, name: str) -> None:
+        from lancedb.index import BTree, Bitmap
+
+        table = self.tables[name]
+        if table.count_rows() == 0:
+            return
+        existing = {tuple(index.columns) for index in table.list_indices()}
+        if ("session",) not in existing:
+            table.create_index("session", config=Bitmap())
+        if name == "events" and ("seq",) not in existing:
+            table.create_index("seq", config=BTree())
+
+    def wait_for_maintenance(self) -> None:
+        if self._maintenance is not None:
+            self._maintenance.join()
+
+
+def _event_row(event: Event) -> dict[str, Any]:
+    return {
+        "session": event.session,
+        "seq": event.seq,
+        "kind": event.kind,
+        "tool": event.tool,
+        "text": event.text,
+        "tokens": event.tokens,
+        "is_error": event.is_error,
+        "source": event.source,
+        "call_id": event.call_id,
+        "ts": event.ts,
+        "meta": json.dumps(event.meta, sort_keys=True) if event.meta else "",
+    }

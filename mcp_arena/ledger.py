@@ -116,7 +116,8 @@ class Ledger:
         return sum(self.tokens_between(r.from_seq, r.to_seq) for r in self.active_squashes())
 
     def tokens_freed(self) -> int:
-        return sum(max(r.tokens_before - r.tokens_after, 0) for r in self.active_squashes())
+        """Tokens of the squashed ranges minus the summaries that replace them (outermost squashes)."""
+        return max(self.squashed_tokens() - sum(r.tokens_after for r in self.active_squashes()), 0)
 
     def live_tokens(self) -> int:
         """All tokens minus squashed ranges (each squash's summary is in its own result event)."""

@@ -1,0 +1,363 @@
+"""The engine: sessions, the append-only log, tags, squashes, status, skills, search, artifacts.
+
+Knows nothing of MCP. Every tool of the server is one `Arena.call`: under the
+session's lock it logs the call, runs the tool body against the session's
+ledger, attaches paged skill guides after the result body, and logs the
+result and the paging decision — so token counts stay true and a restarted
+server sees exactly what this one saw.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import re
+import secrets
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from . import dashboard, recall, render, squashing, trail
+from .config import Settings
+from .errors import ArenaError, DuplicateTag, InvalidArgument, UnknownSession, UnknownSkill
+from .events import Event, EventDraft
+from .ledger import Ledger, SquashRecord, Tag
+from .models import SkillInfo, SkillResult, StatusResult, TagResult
+from .store import Store, event_from_row
+from .tokens import TokenCounter
+
+log = logging.getLogger("mcp_arena.arena")
+
+SESSION_PATTERN = re.compile(r"^[A-Za-z0-9._:@-]{1,128}$")
+TAG_PATTERN = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+MAX_NOTE_CHARS = 500
+MAX_REPORTED_TOKENS = 10_000_000
+LEDGER_COLUMNS = ("session", "seq", "kind", "tool", "tokens", "is_error", "source", "call_id", "ts", "meta")
+
+
+@dataclass(frozen=True)
+class Reply:
+    """What a tool call returns: the text the model reads, structured content, the error flag."""
+
+    text: str
+    structured: dict[str, Any] | None
+    is_error: bool
+    session: str
+
+
+Body = Callable[[Ledger, int], tuple[str, Any]]
+
+
+class Arena:
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        settings.home.mkdir(parents=True, exist_ok=True)
+        self.store = Store(
+            settings.database,
+            settings.home / "locks",
+            optimize_every=settings.optimize_every,
+            keep_versions_seconds=settings.keep_versions_seconds,
+        )
+        self._counter: TokenCounter | None = None
+        self._counter_ready = threading.Event()
+        threading.Thread(target=self._load_counter, name="arena-tokens", daemon=True).start()
+        self._ledgers: dict[str, Ledger] = {}
+        self._ledgers_guard = threading.Lock()
+        self._default_sessions: dict[str, str] = {}
+        from .skills_runtime import SkillsRuntime
+
+        self.skills = SkillsRuntime(settings, self.count_tokens)
+        from .search_runtime import SearchRuntime
+
+        self.search = SearchRuntime(settings, self.store, self.count_tokens)
+        self.trail = trail.Trail(self.store, settings)
+
+    # -- plumbing --------------------------------------------------------------------------------
+
+    def _load_counter(self) -> None:
+        try:
+            self._counter = TokenCounter(self.settings.encoding)
+        finally:
+            self._counter_ready.set()
+
+    def count_tokens(self, text: str) -> int:
+        self._counter_ready.wait()
+        if self._counter is None:
+            raise RuntimeError(f"the {self.settings.encoding} encoding could not be loaded; see the log above")
+        return self._counter.count(text)
+
+    def close(self) -> None:
+        self.search.close()
+        self.store.wait_for_maintenance()
+
+    # -- sessions --------------------------------------------------------------------------------
+
+    def default_session(self, connection: str = "") -> str:
+        """The session used when a call names none: the configured one, else one per connection."""
+        if self.settings.session:
+            return self.settings.session
+        with self._ledgers_guard:
+            if connection not in self._default_sessions:
+                stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
+                self._default_sessions[connection] = f"{stamp}-{secrets.token_hex(3)}"
+            return self._default_sessions[connection]
+
+    def resolve_session(self, session: str | None, connection: str = "") -> tuple[str, bool]:
+        """(session id, whether the caller named it)."""
+        if session is None or session == "":
+            return self.default_session(connection), False
+        if not SESSION_PATTERN.match(session):
+            raise InvalidArgument(
+                f"invalid session id {session[:80]!r}: use 1–128 of A-Z a-z 0-9 . _ : @ -, "
+                "or omit session to use this connection's session"
+            )
+        return session, True
+
+    def require_session(self, session: str) -> None:
+        if not self.store.has_session(session):
+            known = [row["session"] for row in self.store.sessions()][-10:]
+            listing = ", ".join(known) if known else "none yet"
+            raise UnknownSession(
+                f"unknown session {session!r}. Known sessions (newest last): {listing}. "
+                "Omit session to use this connection's own session."
+            )
+
+    def ensure_session(self, session: str, origin: str = "server", label: str = "") -> None:
+        if not self.store.has_session(session):
+            with self.store.session_lock(session):
+                if not self.store.has_session(session):
+                    self.store.add("sessions", [{"session": session, "created": time.time(), "origin": origin, "label": label}])
+
+    # -- the ledger ------------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def locked(self, session: str) -> Iterator[Ledger]:
+        """The session's ledger, synced with the store, under the session's write lock."""
+        with self.store.session_lock(session):
+            with self._ledgers_guard:
+                ledger = self._ledgers.get(session) or Ledger(session=session)
+                self._ledgers[session] = ledger
+            try:
+                self._sync(ledger)
+                yield ledger
+            except BaseException:
+                with self._ledgers_guard:  # the ledger may be ahead of the store now: rebuild it next time
+                    self._ledgers.pop(session, None)
+                raise
+
+    def _sync(self, ledger: Ledger) -> None:
+        rows = self.store.events(ledger.session, seq_min=ledger.last_seq + 1, columns=LEDGER_COLUMNS)
+        if not rows and ledger.last_seq >= 0:
+            return
+        for row in rows:
+            self._fold(ledger, event_from_row({**row, "text": ""}))
+        self._load_records(ledger)
+
+    def _load_records(self, ledger: Ledger) -> None:
+        tags = [Tag(r["name"], r["seq"], r["note"], r["origin"]) for r in self.store.rows("tags", ledger.session)]
+        squashes = [
+            SquashRecord(
+                record=r["record"],
+                op=r["op"],
+                from_seq=r["from_seq"],
+                to_seq=r["to_seq"],
+                tag=r["tag"],
+                summary=r["summary"],
+                anchored=r["anchored"],
+                filled=tuple(json.loads(r["filled"] or "[]")),
+                tokens_before=r["tokens_before"],
+                tokens_after=r["tokens_after"],
+                undoes=r["undoes"],
+                seq=r["seq"],
+            )
+            for r in self.store.rows("squashes", ledger.session, order_by="record")
+        ]
+        ledger.set_records(tags, squashes)
+
+    def _fold(self, ledger: Ledger, event: Event) -> None:
+        ledger.fold(event)
+        ledger.pager_state = self.skills.fold(ledger.pager_state, event)
+
+    def _event(self, ledger: Ledger, draft: EventDraft, seq: int) -> Event:
+        return Event(
+            session=ledger.session,
+            seq=seq,
+            kind=draft.kind,
+            text=draft.text,
+            tokens=self.count_tokens(draft.text),
+            tool=draft.tool,
+            is_error=draft.is_error,
+            source=draft.source,
+            call_id=draft.call_id,
+            ts=draft.ts if draft.ts is not None else time.time(),
+            meta=draft.meta,
+        )
+
+    def _commit(self, ledger: Ledger, events: Sequence[Event]) -> None:
+        self.store.append(events)
+        self.search.notify_appended(ledger.session, len(events))
+
+    # -- appending from feeds ----------------------------------------------------------------------
+
+    def append(self, session: str, drafts: Sequence[EventDraft], *, cwd: str | None = None) -> list[Event]:
+        """Append events from a feed (transcript, ingest, proxy); extracts file actions from tool calls."""
+        if not drafts:
+            return []
+        with self.locked(session) as ledger:
+            events = [self._event(ledger, draft, ledger.last_seq + 1 + i) for i, draft in enumerate(drafts)]
+            self._commit(ledger, events)
+            for event in events:
+                self._fold(ledger, event)
+            self.trail.record_extracted(session, events, cwd=cwd)
+        return events
+
+    # -- one tool call -----------------------------------------------------------------------------
+
+    def call(
+        self,
+        session: str | None,
+        tool: str,
+        arguments: dict[str, Any],
+        body: Body,
+        *,
+        connection: str = "",
+        prepare: Callable[[], dict[str, Any]] | None = None,
+        shows_skill: str | None = None,
+    ) -> Reply:
+        """Run one tool of this server as an arena step: log the call, the result and any guide."""
+        try:
+            session_id, named = self.resolve_session(session, connection)
+            if named:
+                self.require_session(session_id)
+            else:
+                self.ensure_session(session_id)
+        except ArenaError as exc:
+            return Reply(text=str(exc), structured=None, is_error=True, session=session or "")
+        with self.locked(session_id) as ledger:
+            return self._run(ledger, tool, arguments, body, prepare, shows_skill)
+
+    def _run(self, ledger: Ledger, tool: str, arguments: dict[str, Any], body: Body, prepare, shows_skill) -> Reply:
+        call_meta: dict[str, Any] = {}
+        error: ArenaError | None = None
+        try:
+            call_meta = prepare() if prepare else {}
+        except ArenaError as exc:
+            error = exc
+        call_text = json.dumps(arguments, sort_keys=True, ensure_ascii=False, default=str)
+        call = self._event(ledger, EventDraft(kind="tool_call", text=call_text, tool=tool, meta=call_meta), ledger.last_seq + 1)
+        self._fold(ledger, call)
+        structured = None
+        if error is None:
+            try:
+                text, model = body(ledger, call.seq)
+                structured = model.model_dump(mode="json") if model is not None else None
+            except ArenaError as exc:
+                error = exc
+        if error is not None:
+            text = str(error)
+        result = self._event(ledger, EventDraft(kind="tool_result", text=text, tool=tool, is_error=error is not None), call.seq + 1)
+        self._fold(ledger, result)
+        pages = self.skills.decide(ledger.pager_state, tool, error is not None)
+        guide_drafts = self.skills.page_events(pages, tool)
+        if shows_skill and error is None:
+            guide_drafts.insert(0, self.skills.requested_event(shows_skill, tool))
+        guides = [self._event(ledger, draft, result.seq + 1 + i) for i, draft in enumerate(guide_drafts)]
+        for guide in guides:
+            self._fold(ledger, guide)
+        self._commit(ledger, [call, result, *guides])
+        full_text = text + self.skills.render(pages)
+        return Reply(text=full_text, structured=structured, is_error=error is not None, session=ledger.session)
+
+    # -- the tools' bodies -----------------------------------------------------------------------
+
+    def status_body(self, ledger: Ledger, seq: int) -> tuple[str, StatusResult]:
+        result = dashboard.status(ledger, self.settings)
+        return render.status(result), result
+
+    def reported_usage(self, used_tokens: int | None, window_tokens: int | None, session: str | None, connection: str = "") -> dict[str, Any]:
+        """The call meta of a context_status that reports usage; raises on absurd numbers."""
+        if used_tokens is None:
+            if window_tokens is not None:
+                raise InvalidArgument("window_tokens needs used_tokens: pass both, e.g. used_tokens=84000, window_tokens=200000")
+            return {}
+        if not 0 <= used_tokens <= MAX_REPORTED_TOKENS:
+            raise InvalidArgument(f"used_tokens must be between 0 and {MAX_REPORTED_TOKENS:,}; got {used_tokens:,}")
+        window = window_tokens if window_tokens is not None else self._known_window(session, connection)
+        if not 1_000 <= window <= MAX_REPORTED_TOKENS:
+            raise InvalidArgument(f"window_tokens must be between 1,000 and {MAX_REPORTED_TOKENS:,}; got {window:,}")
+        if used_tokens > window:
+            raise InvalidArgument(
+                f"used_tokens ({used_tokens:,}) exceeds window_tokens ({window:,}); pass the window your host reports"
+            )
+        return {"usage_sample": {"used": used_tokens, "window": window, "source": "reported"}}
+
+    def _known_window(self, session: str | None, connection: str) -> int:
+        session_id = session or self.default_session(connection)
+        ledger = self._ledgers.get(session_id)
+        if ledger and ledger.samples:
+            return ledger.samples[-1].window
+        return self.settings.window_tokens
+
+    def tag_body(self, name: str, note: str | None) -> Body:
+        def body(ledger: Ledger, seq: int) -> tuple[str, TagResult]:
+            if not TAG_PATTERN.match(name or ""):
+                raise InvalidArgument(f"invalid tag name {name[:80]!r}: use 1–64 of A-Z a-z 0-9 . _ - (e.g. 'auth-refactor')")
+            if name in ledger.tags:
+                raise _duplicate_tag(name, ledger)
+            text = (note or "").strip()
+            if len(text) > MAX_NOTE_CHARS:
+                raise InvalidArgument(f"note is {len(text)} characters; keep it under {MAX_NOTE_CHARS}")
+            self._add_tag(ledger, Tag(name, seq, text, "agent"))
+            result = TagResult(session=ledger.session, name=name, seq=seq, note=text, tags=list(ledger.tags))
+            return render.tag(result), result
+
+        return body
+
+    def squash_body(self, summary_text: str, from_tag: str | None) -> Body:
+        return lambda ledger, seq: squashing.squash(self, ledger, seq, summary_text, from_tag)
+
+    def load_skill(self, session: str | None, name: str | None, arguments: dict[str, Any], connection: str = "") -> Reply:
+        known = name in self.skills.catalog if name else False
+        body = lambda ledger, seq: self._skill_result(ledger, name)  # noqa: E731
+        return self.call(session, "load_skill", arguments, body, connection=connection, shows_skill=name if known else None)
+
+    def _skill_result(self, ledger: Ledger, name: str | None) -> tuple[str, SkillResult]:
+        catalog = [SkillInfo(name=s.name, description=s.description, covers=list(s.covers)) for s in self.skills.catalog]
+        if name is None:
+            result = SkillResult(session=ledger.session, name=None, catalog=catalog, guide=None, message="Skills:")
+            return render.skill(result), result
+        if name not in self.skills.catalog:
+            listing = render.skill(SkillResult(session=ledger.session, name=None, catalog=catalog, guide=None, message=""))
+            raise UnknownSkill(f"no skill named {name[:80]!r}. The catalog:\n{listing.strip()}")
+        result = SkillResult(session=ledger.session, name=name, catalog=[], guide=self.skills.guide(name), message="")
+        return render.skill(result), result
+
+    def search_body(self, query: str, limit: int, scope: str) -> Body:
+        return lambda ledger, seq: recall.search(self, ledger, query, limit, scope)
+
+    def artifact_body(self, records: list[dict[str, Any]], path: str | None, action: str | None) -> Body:
+        return lambda ledger, seq: self.trail.index_body(ledger, seq, records, path, action)
+
+    def undo_squash(self, session: str) -> SquashRecord:
+        """Revert the newest active squash of a session (appends an undo record)."""
+        self.require_session(session)
+        with self.locked(session) as ledger:
+            return squashing.undo(self, ledger, ledger.last_seq)
+
+    def summary_versions(self, session: str) -> list[SquashRecord]:
+        """The kept versions of the anchored summary (the newest `summary_versions`), oldest first."""
+        self.require_session(session)
+        with self.locked(session) as ledger:
+            return squashing.versions(ledger, self.settings.summary_versions)
+
+    def _add_tag(self, ledger: Ledger, tag: Tag) -> None:
+        self.store.add("tags", [{"session": ledger.session, "name": tag.name, "seq": tag.seq, "note": tag.note, "origin": tag.origin, "ts": time.time()}])
+        ledger.tags[tag.name] = tag
+
+
+def _duplicate_tag(name: str, ledger: Ledger) -> DuplicateTag:
+    existing = ", ".join(tag.name for tag in ledger.agent_tags())
+    return DuplicateTag(f"tag {name!r} already exists in this session (tags: {existing}); pick a new name, e.g. '{name}-2'")

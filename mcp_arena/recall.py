@@ -1,0 +1,70 @@
+"""memory_search: validate, search the session's log, say where each hit sits."""
+
+from __future__ import annotations
+
+import bisect
+from typing import TYPE_CHECKING
+
+from . import render
+from .errors import InvalidArgument
+from .ledger import Ledger
+from .models import SearchHit, SearchResult
+
+if TYPE_CHECKING:
+    from .arena import Arena
+
+SCOPES = ("all", "squashed", "live")
+MAX_QUERY_CHARS = 1_000
+MAX_LIMIT = 50
+
+
+def validate(query: str, limit: int, scope: str) -> str:
+    text = (query or "").strip()
+    if not text:
+        raise InvalidArgument("query is empty: describe what to recall, e.g. memory_search(query=\"redis timeout error\")")
+    if len(text) > MAX_QUERY_CHARS:
+        raise InvalidArgument(f"query is {len(text)} characters; keep it under {MAX_QUERY_CHARS}")
+    if not 1 <= limit <= MAX_LIMIT:
+        raise InvalidArgument(f"limit must be between 1 and {MAX_LIMIT}; got {limit}")
+    if scope not in SCOPES:
+        raise InvalidArgument(f"unknown scope {scope[:40]!r}; use one of: {', '.join(SCOPES)}")
+    return text
+
+
+def search(arena: Arena, ledger: Ledger, query: str, limit: int, scope: str) -> tuple[str, SearchResult]:
+    text = validate(query, limit, scope)
+    squashes = ledger.active_squashes()
+    outcome = arena.search.search(
+        ledger.session,
+        text,
+        limit=limit,
+        scope=scope,
+        squashed_ranges=[(r.from_seq, r.to_seq) for r in squashes],
+        before_seq=ledger.last_seq - 1,  # not this call itself
+        max_tokens=arena.settings.search_max_tokens,
+    )
+    hits = [
+        SearchHit(seq=h.seq, kind=h.kind, tool=h.tool, score=round(h.score, 4), where=where(ledger, h.seq), snippet=h.snippet)
+        for h in outcome.hits
+    ]
+    result = SearchResult(
+        session=ledger.session,
+        query=text,
+        scope=scope,
+        mode=outcome.mode,
+        hits=hits,
+        not_embedded=outcome.not_embedded,
+        truncated=outcome.truncated,
+    )
+    return render.search(result), result
+
+
+def where(ledger: Ledger, seq: int) -> str:
+    """'squashed by <tag> (#n), after tag <t>' or 'live, after tag <t>'."""
+    tags = sorted((tag.seq, tag.name) for tag in ledger.agent_tags())
+    position = bisect.bisect_left(tags, (seq, "")) - 1
+    after = f", after tag '{tags[position][1]}'" if position >= 0 else ""
+    for record in ledger.active_squashes():
+        if record.from_seq <= seq <= record.to_seq:
+            return f"squashed by '{record.tag}' (#{record.record}){after}"
+    return f"live{after}"

@@ -1,0 +1,73 @@
+"""The search index as the engine uses it: started lazily, fed on every append, closed at exit."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from .config import Settings
+from .store import Store
+
+# The arena's own recall results quote other events; matching them would echo old searches.
+SELF_ECHO_TOOLS = ("memory_search",)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    hits: list[Any]
+    mode: str
+    not_embedded: int = 0
+    truncated: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class SearchRuntime:
+    def __init__(self, settings: Settings, store: Store, count_tokens: Callable[[str], int]):
+        self.settings = settings
+        self.store = store
+        self.count_tokens = count_tokens
+        self._index = None
+        self._guard = threading.Lock()
+
+    @property
+    def index(self):
+        with self._guard:
+            if self._index is None:
+                from .search import SearchIndex
+
+                self._index = SearchIndex(
+                    self.store.db,
+                    self.store.tables["events"],
+                    semantic=self.settings.semantic,
+                    optimize_every=self.settings.optimize_every,
+                    keep_versions_seconds=self.settings.keep_versions_seconds,
+                    count_tokens=self.count_tokens,
+                )
+            return self._index
+
+    def notify_appended(self, session: str, count: int) -> None:
+        self.index.notify_appended(session, count)
+
+    def search(self, session: str, query: str, *, limit: int, scope: str, squashed_ranges, before_seq: int, max_tokens: int) -> Outcome:
+        outcome = self.index.search(
+            session,
+            query,
+            limit=limit,
+            scope=scope,
+            squashed_ranges=squashed_ranges,
+            seq_max=before_seq,
+            exclude_tools=SELF_ECHO_TOOLS,
+            max_tokens=max_tokens,
+        )
+        return Outcome(
+            hits=list(outcome.hits),
+            mode=outcome.mode,
+            not_embedded=getattr(outcome, "not_embedded", 0),
+            truncated=getattr(outcome, "truncated", False),
+        )
+
+    def close(self) -> None:
+        if self._index is not None:
+            self._index.close()

@@ -1,0 +1,177 @@
+"""build_server(settings) -> MCPServer: six thin tool wrappers over the engine.
+
+Instructions, tool names, descriptions and schemas are fixed when the server is
+built and never change within the process: they are the host's system prompt.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Annotated, Any, Literal
+
+from mcp.server.mcpserver import Context, MCPServer
+from mcp.types import CallToolResult, TextContent, ToolAnnotations
+from pydantic import BaseModel, Field
+
+from . import __version__
+from .arena import Arena, Reply
+from .config import Settings
+from .skills import builtin_skills_dir, load_catalog
+
+INSTRUCTIONS = """\
+mcp-arena manages your context window like an arena allocator. Work append-only; keep usage in the \
+40-70% zone. Call context_status to see usage and advice (pass used_tokens/window_tokens when you \
+know them). tag(name) marks where a subtask starts; squash(summary) releases tag→now into the \
+anchored summary (raw range stays recallable with memory_search). artifact_index records and lists \
+files created/modified/read. Guides arrive attached to results when first needed.
+Skills (load_skill(name) for the full guide):
+{skills}"""
+
+SessionArg = Annotated[str | None, Field(description="session id; omit for this connection's session")]
+READ_ONLY = ToolAnnotations(read_only_hint=True, destructive_hint=False, idempotent_hint=False, open_world_hint=False)
+WRITES = ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=False, open_world_hint=False)
+
+
+class FileRecord(BaseModel):
+    path: str = Field(description="file path")
+    action: Literal["created", "modified", "read", "deleted"]
+    note: str | None = None
+
+
+def to_result(reply: Reply) -> CallToolResult:
+    return CallToolResult(
+        content=[TextContent(type="text", text=reply.text)],
+        structured_content=reply.structured,
+        is_error=reply.is_error,
+    )
+
+
+def connection_key(ctx: Context) -> str:
+    """Which connection a call came on: the HTTP session id when there is one, else the process."""
+    request = getattr(ctx.request_context, "request", None)
+    headers = getattr(request, "headers", None)
+    if headers is not None:
+        session_id = headers.get("mcp-session-id")
+        if session_id:
+            return session_id
+    query = getattr(request, "query_params", None)
+    if query is not None and query.get("session_id"):
+        return query["session_id"]
+    return ""
+
+
+def engine(ctx: Context) -> Arena:
+    return ctx.request_context.lifespan_context["arena"]
+
+
+def build_server(settings: Settings | None = None, arena: Arena | None = None) -> MCPServer:
+    """The MCP server. Pass an `arena` to share one engine (tests, the bench); else one is made at start."""
+    settings = settings or Settings()
+    catalog = load_catalog(builtin_skills_dir(), settings.skill_dirs)
+
+    @asynccontextmanager
+    async def lifespan(_server: MCPServer) -> AsyncIterator[dict[str, Any]]:
+        engine = arena or Arena(settings)
+        try:
+            yield {"arena": engine}
+        finally:
+            if arena is None:
+                engine.close()
+
+    server = MCPServer(
+        "mcp-arena",
+        instructions=INSTRUCTIONS.format(skills=catalog.one_liners()),
+        version=__version__,
+        lifespan=lifespan,
+    )
+
+    @server.tool(annotations=READ_ONLY)
+    def context_status(
+        ctx: Context,
+        session: SessionArg = None,
+        used_tokens: Annotated[int | None, Field(description="tokens in your context now, if your host shows it")] = None,
+        window_tokens: Annotated[int | None, Field(description="your context window size")] = None,
+    ) -> CallToolResult:
+        """Context dashboard: usage and its source, Goldilocks zone, steps since last tag, next pruning stage, turns left, advice."""
+        arena_ = engine(ctx)
+        key = connection_key(ctx)
+        arguments = _given(session=session, used_tokens=used_tokens, window_tokens=window_tokens)
+        return to_result(
+            arena_.call(
+                session,
+                "context_status",
+                arguments,
+                arena_.status_body,
+                connection=key,
+                prepare=lambda: arena_.reported_usage(used_tokens, window_tokens, session, key),
+            )
+        )
+
+    @server.tool(annotations=WRITES)
+    def tag(
+        ctx: Context,
+        name: Annotated[str, Field(description="tag name, [A-Za-z0-9._-]{1,64}")],
+        note: Annotated[str | None, Field(description="what starts here")] = None,
+        session: SessionArg = None,
+    ) -> CallToolResult:
+        """Name the current position in the log: a subtask starts here. squash releases everything after it."""
+        arena_ = engine(ctx)
+        arguments = _given(name=name, note=note, session=session)
+        return to_result(arena_.call(session, "tag", arguments, arena_.tag_body(name, note), connection=connection_key(ctx)))
+
+    @server.tool(annotations=WRITES)
+    def squash(
+        ctx: Context,
+        summary: Annotated[str, Field(description="markdown: Session Intent, Files Modified, Decisions Made, Current State, Next Steps")],
+        from_tag: Annotated[str | None, Field(description="tag to squash from; default the last tag")] = None,
+        session: SessionArg = None,
+    ) -> CallToolResult:
+        """Release the range from a tag to now into your summary; merged into the session's anchored summary, which is returned. The raw range stays searchable."""
+        arena_ = engine(ctx)
+        arguments = _given(summary=summary, from_tag=from_tag, session=session)
+        return to_result(arena_.call(session, "squash", arguments, arena_.squash_body(summary, from_tag), connection=connection_key(ctx)))
+
+    @server.tool(annotations=READ_ONLY, description="Skill guides, paged on demand. No name: the catalog. With a name: its full guide.")
+    def load_skill(
+        ctx: Context,
+        name: Annotated[str | None, Field(description="skill name")] = None,
+        session: SessionArg = None,
+    ) -> CallToolResult:
+        arena_ = engine(ctx)
+        arguments = _given(name=name, session=session)
+        return to_result(arena_.load_skill(session, name, arguments, connection=connection_key(ctx)))
+
+    @server.tool(annotations=READ_ONLY)
+    def memory_search(
+        ctx: Context,
+        query: Annotated[str, Field(description="what to recall, in words")],
+        limit: Annotated[int, Field(description="max hits")] = 5,
+        scope: Annotated[str, Field(description="all | squashed | live")] = "all",
+        session: SessionArg = None,
+    ) -> CallToolResult:
+        """Recall from this session's log by meaning and keywords (page-in after a squash or compaction, not every turn)."""
+        arena_ = engine(ctx)
+        arguments = _given(query=query, limit=limit, scope=scope, session=session)
+        return to_result(arena_.call(session, "memory_search", arguments, arena_.search_body(query, limit, scope), connection=connection_key(ctx)))
+
+    @server.tool(annotations=WRITES)
+    def artifact_index(
+        ctx: Context,
+        record: Annotated[list[FileRecord] | None, Field(description="file actions to record")] = None,
+        path: Annotated[str | None, Field(description="path glob filter")] = None,
+        action: Annotated[str | None, Field(description="created | modified | read | deleted")] = None,
+        session: SessionArg = None,
+    ) -> CallToolResult:
+        """Files created, modified, only read or deleted in this session; record actions, filter by glob and action."""
+        arena_ = engine(ctx)
+        records = [r.model_dump(exclude_none=True) for r in record or []]
+        arguments = _given(record=records or None, path=path, action=action, session=session)
+        return to_result(arena_.call(session, "artifact_index", arguments, arena_.artifact_body(records, path, action), connection=connection_key(ctx)))
+
+    return server
+
+
+def _given(**arguments: Any) -> dict[str, Any]:
+    """The arguments the caller set, for the log (absent ones are not logged)."""
+    return {name: value for name, value in arguments.items() if value is not None}

@@ -1,0 +1,192 @@
+"""Squash and undo: release a contiguous tag→now range into the session's anchored summary.
+
+A squash is one appended record; the raw range stays in the log. Ranges are
+kept nested or disjoint: a squash that starts inside an earlier active squash
+is widened to cover it whole. Undo appends a record that reverts the newest
+active squash and restores the summary before it.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import TYPE_CHECKING
+
+from . import render, summary
+from .errors import InvalidArgument, NothingToSquash, UnknownTag
+from .ledger import Ledger, SquashRecord, Tag
+from .models import SquashResult
+
+if TYPE_CHECKING:
+    from .arena import Arena
+
+
+def resolve_tag(ledger: Ledger, from_tag: str | None) -> Tag:
+    names = ", ".join(tag.name for tag in ledger.agent_tags()) or "none yet"
+    if from_tag:
+        tag = ledger.tags.get(from_tag)
+        if tag is None:
+            raise UnknownTag(f"unknown tag {from_tag!r}; tags in this session: {names}. Omit from_tag to squash from the last tag.")
+        return tag
+    tag = ledger.last_tag()
+    if tag is None:
+        raise UnknownTag("no tag in this session yet: call tag(name=...) where the range should start, work, then squash.")
+    return tag
+
+
+def squash_range(ledger: Ledger, tag: Tag, squash_seq: int) -> tuple[int, int, list[str]]:
+    """(from_seq, to_seq, notes): everything after the tag up to the squash call itself."""
+    from_seq, to_seq = tag.seq + 1, squash_seq - 1
+    notes: list[str] = []
+    if to_seq < from_seq:
+        raise NothingToSquash(f"nothing to squash: no events after tag '{tag.name}' yet. Work first, then squash.")
+    for record in ledger.active_squashes():
+        if record.from_seq <= from_seq and to_seq <= record.to_seq:
+            raise NothingToSquash(
+                f"nothing to squash: everything after '{tag.name}' was already squashed (seq {record.from_seq}–{record.to_seq}). "
+                "Tag again after new work, or squash from an earlier tag."
+            )
+        if record.from_seq < from_seq <= record.to_seq:
+            notes.append(
+                f"Note: the range started inside an earlier squash (seq {record.from_seq}–{record.to_seq}), "
+                f"so it was widened to start at seq {record.from_seq}."
+            )
+            from_seq = record.from_seq
+    swallowed = [r.record for r in ledger.active_squashes() if from_seq <= r.from_seq and r.to_seq <= to_seq]
+    if swallowed:
+        notes.append(
+            f"Note: this squash covers earlier squash(es) #{', #'.join(map(str, swallowed))} whole; "
+            "their summaries were already merged into the anchored summary."
+        )
+    crossed = [seq for seq in ledger.compactions if from_seq <= seq <= to_seq]
+    if crossed:
+        notes.append(
+            f"Note: the range spans {len(crossed)} host compaction(s) (seq {', '.join(map(str, crossed))}); "
+            "the host had already dropped part of it. The raw events stay searchable."
+        )
+    return from_seq, to_seq, notes
+
+
+def live_tokens_in(ledger: Ledger, from_seq: int, to_seq: int) -> int:
+    inner = sum(
+        ledger.tokens_between(r.from_seq, r.to_seq)
+        for r in ledger.active_squashes()
+        if from_seq <= r.from_seq and r.to_seq <= to_seq
+    )
+    return ledger.tokens_between(from_seq, to_seq) - inner
+
+
+def backup_name(ledger: Ledger, tag: Tag) -> str:
+    name, suffix = f"{tag.name}@backup", 2
+    while name in ledger.tags:
+        name, suffix = f"{tag.name}@backup{suffix}", suffix + 1
+    return name
+
+
+def squash(arena: Arena, ledger: Ledger, seq: int, text: str, from_tag: str | None) -> tuple[str, SquashResult]:
+    agent_summary = (text or "").strip()
+    if not agent_summary:
+        raise InvalidArgument("summary is empty: pass the anchored summary (## Session Intent, ## Files Modified, "
+                              "## Decisions Made, ## Current State, ## Next Steps) or plain text")
+    limit = arena.settings.max_summary_tokens
+    size = arena.count_tokens(agent_summary)
+    if size > limit:
+        raise InvalidArgument(f"summary is {size:,} tokens; the limit is {limit:,}. Keep decisions, paths and errors; drop narration.")
+    tag = resolve_tag(ledger, from_tag)
+    from_seq, to_seq, notes = squash_range(ledger, tag, seq)
+    trail_files = arena.trail.changed_files(ledger.session, from_seq, to_seq)
+    previous = summary.parse(ledger.anchored_summary()) if ledger.anchored_summary() else None
+    try:
+        merged = summary.merge(previous, summary.parse(agent_summary), trail_files)
+    except ValueError as exc:
+        raise InvalidArgument(f"summary could not be read: {exc}") from exc
+    anchored = summary.render(merged.summary)
+    tokens_before = live_tokens_in(ledger, from_seq, to_seq)
+    tokens_after = arena.count_tokens(anchored)
+    backup = backup_name(ledger, tag)
+    record = SquashRecord(
+        record=len(ledger.squashes),
+        op="squash",
+        from_seq=from_seq,
+        to_seq=to_seq,
+        tag=tag.name,
+        summary=agent_summary,
+        anchored=anchored,
+        filled=tuple(merged.filled_from_trail),
+        tokens_before=tokens_before,
+        tokens_after=tokens_after,
+        undoes=-1,
+        seq=seq,
+    )
+    _append(arena, ledger, record)
+    arena._add_tag(ledger, Tag(backup, tag.seq, f"raw range {from_seq}–{to_seq} before squash #{record.record}", "backup"))
+    result = SquashResult(
+        session=ledger.session,
+        tag=tag.name,
+        from_seq=from_seq,
+        to_seq=to_seq,
+        events=to_seq - from_seq + 1,
+        tokens_before=tokens_before,
+        tokens_after=tokens_after,
+        tokens_freed=max(tokens_before - tokens_after, 0),
+        backup_tag=backup,
+        filled_from_trail=list(merged.filled_from_trail),
+        notes=notes,
+        anchored_summary=anchored,
+    )
+    return render.squash(result), result
+
+
+def undo(arena: Arena, ledger: Ledger, seq: int) -> SquashRecord:
+    """Revert the newest active squash with a new record; the summary before it comes back."""
+    active = sorted(ledger.active_squashes(), key=lambda r: r.record)
+    if not active:
+        raise NothingToSquash("no active squash to undo in this session")
+    target = active[-1]
+    earlier = [r for r in ledger.squashes if r.record < target.record]
+    record = SquashRecord(
+        record=len(ledger.squashes),
+        op="undo",
+        from_seq=target.from_seq,
+        to_seq=target.to_seq,
+        tag=target.tag,
+        summary="",
+        anchored=earlier[-1].anchored if earlier else "",
+        filled=(),
+        tokens_before=0,
+        tokens_after=0,
+        undoes=target.record,
+        seq=seq,
+    )
+    _append(arena, ledger, record)
+    return record
+
+
+def versions(ledger: Ledger, keep: int) -> list[SquashRecord]:
+    """The newest `keep` summary versions, newest last."""
+    return ledger.squashes[-keep:]
+
+
+def _append(arena: Arena, ledger: Ledger, record: SquashRecord) -> None:
+    arena.store.add(
+        "squashes",
+        [
+            {
+                "session": ledger.session,
+                "record": record.record,
+                "op": record.op,
+                "from_seq": record.from_seq,
+                "to_seq": record.to_seq,
+                "tag": record.tag,
+                "summary": record.summary,
+                "anchored": record.anchored,
+                "filled": json.dumps(list(record.filled)),
+                "tokens_before": record.tokens_before,
+                "tokens_after": record.tokens_after,
+                "undoes": record.undoes,
+                "seq": record.seq,
+                "ts": time.time(),
+            }
+        ],
+    )
+    ledger.squashes.append(record)

@@ -1,0 +1,145 @@
+"""The artifact trail as the engine keeps it: records in LanceDB, extraction from tool calls, the index.
+
+Which files a tool call touches is `artifacts.extract`'s business; how a file's
+actions combine (created then modified stays created) is `artifacts.fold`'s.
+This module validates what callers send, stores rows, and answers queries.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from . import artifacts, render
+from .config import Settings
+from .errors import InvalidArgument
+from .events import Event
+from .ledger import Ledger
+from .models import ArtifactResult, FileEntry
+from .store import Store
+from .summary import FileEntry as SummaryFileEntry
+
+ACTIONS = ("created", "modified", "read", "deleted")
+MAX_RECORDS = 100
+MAX_PATH_CHARS = 4_096
+MAX_NOTE_CHARS = 500
+CHANGING = ("created", "modified", "deleted")
+
+
+class Trail:
+    def __init__(self, store: Store, settings: Settings):
+        self.store = store
+        self.settings = settings
+
+    # -- writing ---------------------------------------------------------------------------------
+
+    def record(self, session: str, seq: int, records: Sequence[dict[str, Any]], source: str = "self") -> int:
+        rows = [self._row(session, seq, r, source) for r in validate_records(records)]
+        self.store.add("artifacts", rows)
+        return len(rows)
+
+    def record_extracted(self, session: str, events: Sequence[Event], *, cwd: str | None = None) -> int:
+        """File actions implied by tool calls that passed through the log (transcript, proxy, ingest)."""
+        rows = []
+        for event in events:
+            if event.kind != "tool_call" or not event.tool:
+                continue
+            arguments = _arguments(event.text)
+            for found in artifacts.extract(event.tool, arguments, cwd=cwd, extra_mappings=self.settings.artifact_mappings):
+                rows.append(self._row(session, event.seq, {"path": found.path, "action": found.action, "note": ""}, event.source))
+        self.store.add("artifacts", rows)
+        return len(rows)
+
+    @staticmethod
+    def _row(session: str, seq: int, record: dict[str, Any], source: str) -> dict[str, Any]:
+        return {
+            "session": session,
+            "path": record["path"],
+            "action": record["action"],
+            "seq": seq,
+            "note": record.get("note") or "",
+            "source": source,
+            "ts": time.time(),
+        }
+
+    # -- reading ---------------------------------------------------------------------------------
+
+    def records(self, session: str, seq_min: int | None = None, seq_max: int | None = None) -> list[artifacts.ArtifactRecord]:
+        rows = self.store.rows("artifacts", session)
+        return [
+            artifacts.ArtifactRecord(path=r["path"], action=r["action"], seq=r["seq"], note=r["note"], source=r["source"])
+            for r in rows
+            if (seq_min is None or r["seq"] >= seq_min) and (seq_max is None or r["seq"] <= seq_max)
+        ]
+
+    def changed_files(self, session: str, from_seq: int, to_seq: int) -> list[SummaryFileEntry]:
+        """Files created, modified or deleted inside a range, for Files Modified of a squash."""
+        statuses = artifacts.fold(self.records(session, from_seq, to_seq))
+        entries = []
+        for path, status in sorted(statuses.items()):
+            action = artifacts.summary_action(status)
+            if action in CHANGING:
+                entries.append(SummaryFileEntry(path=path, action=action, note="; ".join(status.notes)))
+        return entries
+
+    def index_body(self, ledger: Ledger, seq: int, records: Sequence[dict[str, Any]], path: str | None, action: str | None) -> tuple[str, ArtifactResult]:
+        if action is not None and action not in ACTIONS:
+            raise InvalidArgument(f"unknown action {action[:40]!r}; use one of: {', '.join(ACTIONS)}")
+        recorded = self.record(ledger.session, seq, records) if records else 0
+        try:
+            view = artifacts.index(artifacts.fold(self.records(ledger.session)), path_glob=path, action=action)
+        except ValueError as exc:
+            raise InvalidArgument(str(exc)) from exc
+        result = ArtifactResult(
+            session=ledger.session,
+            recorded=recorded,
+            path_filter=path,
+            action_filter=action,
+            created=_entries(view.created),
+            modified=_entries(view.modified),
+            read_only=_entries(view.read_only),
+            deleted=_entries(view.deleted),
+        )
+        return render.artifacts(result), result
+
+
+def _entries(statuses: Sequence[Any]) -> list[FileEntry]:
+    return [
+        FileEntry(
+            path=s.path,
+            actions=list(s.actions),
+            latest_seq=s.latest_seq,
+            count=len(s.seqs),
+            seqs=list(s.seqs),
+            notes=list(s.notes),
+        )
+        for s in statuses
+    ]
+
+
+def _arguments(text: str) -> dict[str, Any]:
+    try:
+        value = json.loads(text) if text else {}
+    except json.JSONDecodeError:
+        return {"command": text}
+    return value if isinstance(value, dict) else {"value": value}
+
+
+def validate_records(records: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    if len(records) > MAX_RECORDS:
+        raise InvalidArgument(f"{len(records)} records in one call; send at most {MAX_RECORDS}")
+    clean = []
+    for number, record in enumerate(records, 1):
+        path = str(record.get("path") or "").strip()
+        action = record.get("action")
+        note = str(record.get("note") or "").strip()
+        if not path or len(path) > MAX_PATH_CHARS or "\x00" in path:
+            raise InvalidArgument(f"record {number}: path must be 1–{MAX_PATH_CHARS} characters without NUL")
+        if action not in ACTIONS:
+            raise InvalidArgument(f"record {number}: action {str(action)[:40]!r} is not one of {', '.join(ACTIONS)}")
+        if len(note) > MAX_NOTE_CHARS:
+            raise InvalidArgument(f"record {number}: note is {len(note)} characters; keep it under {MAX_NOTE_CHARS}")
+        clean.append({"path": path, "action": action, "note": note})
+    return clean

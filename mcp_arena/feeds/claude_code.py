@@ -51,8 +51,8 @@ TOOL_USE_BLOCKS = ("tool_use", "server_tool_use", "mcp_tool_use")
 SKIPPED_BLOCKS = ("thinking", "redacted_thinking")
 # Bounds of the parser's memory of earlier lines (tool names by call id, usage
 # already emitted): enough for any response in flight, small enough to persist.
-MAX_REMEMBERED_CALLS = 2048
-MAX_REMEMBERED_MESSAGES = 256
+MAX_REMEMBERED_CALLS = 512
+MAX_REMEMBERED_MESSAGES = 64
 
 
 @dataclass(frozen=True)

@@ -637,11 +637,24 @@ class FileStatus:
 
 def fold(records: Iterable[ArtifactRecord]) -> dict[str, FileStatus]:
     """One FileStatus per path, from records in any order (folded by seq; the
-    result is sorted by path)."""
+    result is sorted by path). Deleting a path also deletes every known path
+    under it (`rm -rf build` removes `build/out.o`), noted as such."""
     by_path: dict[str, list[ArtifactRecord]] = {}
     for record in sorted(records, key=lambda r: (r.seq, r.path)):
-        by_path.setdefault(record.path, []).append(record)
+        for affected in _with_descendants(record, by_path):
+            by_path.setdefault(affected.path, []).append(affected)
     return {path: _fold_one(path, by_path[path]) for path in sorted(by_path)}
+
+
+def _with_descendants(record: ArtifactRecord, known: Mapping[str, list[ArtifactRecord]]) -> list[ArtifactRecord]:
+    if record.action != "deleted":
+        return [record]
+    prefix = record.path.rstrip("/") + "/"
+    return [record] + [
+        ArtifactRecord(path, "deleted", record.seq, f"deleted with {record.path}", record.source)
+        for path, history in known.items()
+        if path.startswith(prefix) and history[-1].action != "deleted"
+    ]
 
 
 def _fold_one(path: str, records: list[ArtifactRecord]) -> FileStatus:
@@ -650,7 +663,9 @@ def _fold_one(path: str, records: list[ArtifactRecord]) -> FileStatus:
     changed = False
     actions: set[str] = set()
     for record in records:
-        action = "modified" if record.action == "created" and exists else record.action
+        action = _resolved(record, exists)
+        if action is None:
+            continue
         actions.add(action)
         changed = changed or action != "read"
         exists = action != "deleted"
@@ -669,6 +684,14 @@ def _fold_one(path: str, records: list[ArtifactRecord]) -> FileStatus:
         sources=tuple(sorted({r.source for r in records})),
         new_in_session=new_in_session,
     )
+
+
+def _resolved(record: ArtifactRecord, exists: bool) -> str | None:
+    """A whole-file write of a file the trail knows exists overwrites it, so it
+    modifies it; `mkdir -p` of an existing directory changes nothing."""
+    if record.action == "created" and exists:
+        return None if record.note == DIRECTORY_NOTE else "modified"
+    return record.action
 
 
 @dataclass(frozen=True)

@@ -129,7 +129,7 @@ class Catalog:
         return "\n".join(skill.one_liner for skill in self._skills.values())
 
     def __contains__(self, name: object) -> bool:
-        return name in self._skills
+        return isinstance(name, str) and name.strip().lower() in self._skills
 
     def __iter__(self) -> Iterator[Skill]:
         return iter(self._skills.values())

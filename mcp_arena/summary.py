@@ -254,15 +254,21 @@ def _body(lines: Iterable[str]) -> str:
 def _demote_headings(lines: list[str]) -> list[str]:
     """Headings inside a section are pushed to level 3 or deeper (keeping their
     relative levels), so a rendered body can never be mistaken for a section."""
-    levels = [len(m.group(1)) for m in map(_ATX_HEADING.match, map(str.strip, lines)) if m]
-    if not levels or min(levels) > _RENDER_LEVEL:
+    levels = [_atx_level(line) for line in lines]
+    present = [level for level in levels if level]
+    if not present or min(present) > _RENDER_LEVEL:
         return lines
-    shift = _RENDER_LEVEL + 1 - min(levels)
-    demoted = []
-    for line in lines:
-        match = _ATX_HEADING.match(line.strip())
-        demoted.append(f"{'#' * min(6, len(match.group(1)) + shift)} {match.group(2)}" if match else line)
-    return demoted
+    shift = _RENDER_LEVEL + 1 - min(present)
+    return [
+        f"{'#' * min(6, level + shift)} {_ATX_HEADING.match(line.strip()).group(2)}" if level else line
+        for line, level in zip(lines, levels)
+    ]
+
+
+def _atx_level(line: str) -> int:
+    """The level of a `#` heading line the parser would act on, else 0."""
+    heading = _heading(line)
+    return heading[1] or 0 if heading else 0
 
 
 def _items(body: str) -> tuple[str, ...]:
@@ -326,7 +332,12 @@ def _render_items(items: tuple[str, ...]) -> str:
 def _check_body(section: str, body: str) -> None:
     for line in body.splitlines():
         heading = _heading(line)
-        if heading and (heading[0] in SECTION_NAMES or (heading[1] or 0) <= _RENDER_LEVEL):
+        if heading and heading[0] in SECTION_NAMES:
+            raise ValueError(
+                f"section {section!r} contains the line {line.strip()!r}, which reads as the "
+                f"{heading[0]} heading; reword it (parse() splits sections there)"
+            )
+        if heading and heading[1] is not None and heading[1] <= _RENDER_LEVEL:
             raise ValueError(
                 f"section {section!r} contains the heading line {line.strip()!r}; "
                 "use ### or deeper for headings inside a section (parse() does this for you)"

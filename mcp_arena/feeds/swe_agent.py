@@ -105,36 +105,60 @@ def _opening(history: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return history
 
 
+class _CallIds:
+    """Recorded call ids → ids unique in the session.
+
+    Hand-written demonstrations reuse ids (`call_5iDd…` answers four calls in
+    one marshmallow demo); a repeated id becomes `<id>#2`, `<id>#3`, … and a
+    tool message answers the latest call that had its id.
+    """
+
+    def __init__(self) -> None:
+        self._uses: dict[str, int] = {}
+        self._latest: dict[str, str] = {}
+        self.tool_names: dict[str, str] = {}
+
+    def new_call(self, recorded: str, tool: str) -> str:
+        self._uses[recorded] = self._uses.get(recorded, 0) + 1
+        unique = recorded if self._uses[recorded] == 1 else f"{recorded}#{self._uses[recorded]}"
+        self._latest[recorded] = unique
+        self.tool_names[unique] = tool
+        return unique
+
+    def answered(self, recorded: str) -> str:
+        return self._latest.get(recorded, recorded)
+
+
 def _from_history(history: list[dict[str, Any]], source: str) -> Iterator[EventDraft]:
-    tool_names: dict[str, str] = {}
+    call_ids = _CallIds()
     for message in history:
         role = message.get("role")
         if role == "assistant":
-            yield from _assistant_with_calls(message, source, tool_names)
+            yield from _assistant_with_calls(message, source, call_ids)
         elif role == "tool":
-            yield from _tool_results(message, source, tool_names)
+            yield from _tool_results(message, source, call_ids)
         else:
             yield _message_event(message, source)
 
 
-def _assistant_with_calls(message: dict[str, Any], source: str, tool_names: dict[str, str]) -> Iterator[EventDraft]:
+def _assistant_with_calls(message: dict[str, Any], source: str, call_ids: _CallIds) -> Iterator[EventDraft]:
     text = flatten_content(message.get("content"))
     if text:
         yield EventDraft(kind="assistant", text=text, source=source, meta=_message_meta(message))
     for call in message.get("tool_calls") or []:
         function = call.get("function") or {}
-        call_id = str(call.get("id") or "")
         name = str(function.get("name") or "")
-        tool_names[call_id] = name
+        call_id = call_ids.new_call(str(call.get("id") or ""), name)
         arguments = parse_arguments(function.get("arguments"))
         yield EventDraft(kind="tool_call", text=args_json(arguments), tool=name, source=source, call_id=call_id)
 
 
-def _tool_results(message: dict[str, Any], source: str, tool_names: dict[str, str]) -> Iterator[EventDraft]:
+def _tool_results(message: dict[str, Any], source: str, call_ids: _CallIds) -> Iterator[EventDraft]:
     text = flatten_content(message.get("content"))
-    for call_id in message.get("tool_call_ids") or [message.get("tool_call_id") or ""]:
-        call_id = str(call_id)
-        yield EventDraft(kind="tool_result", text=text, tool=tool_names.get(call_id, ""), source=source, call_id=call_id)
+    for recorded in message.get("tool_call_ids") or [message.get("tool_call_id") or ""]:
+        call_id = call_ids.answered(str(recorded))
+        tool = call_ids.tool_names.get(call_id, "")
+        yield EventDraft(kind="tool_result", text=text, tool=tool, source=source, call_id=call_id)
 
 
 def _message_event(message: dict[str, Any], source: str) -> EventDraft:

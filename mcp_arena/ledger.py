@@ -13,7 +13,10 @@ from array import array
 from dataclasses import dataclass, field
 from typing import Any
 
-from .events import Event
+from .events import KINDS, Event
+
+KIND_CODES = {kind: code for code, kind in enumerate(KINDS)}
+UNKNOWN_KIND = len(KINDS)
 
 
 @dataclass(frozen=True)
@@ -57,6 +60,7 @@ class Ledger:
     last_seq: int = -1
     cumulative: array = field(default_factory=lambda: array("q", [0]))  # cumulative[i] = tokens of seq < i
     step_seqs: list[int] = field(default_factory=list)  # seqs of tool_call events, ascending
+    kind_codes: bytearray = field(default_factory=bytearray)  # kind_codes[seq]: index into events.KINDS
     tags: dict[str, Tag] = field(default_factory=dict)
     squashes: list[SquashRecord] = field(default_factory=list)
     samples: list[UsageSample] = field(default_factory=list)
@@ -70,6 +74,7 @@ class Ledger:
             raise ValueError(f"{self.session}: event seq {event.seq} after {self.last_seq}")
         self.last_seq = event.seq
         self.cumulative.append(self.cumulative[-1] + event.tokens)
+        self.kind_codes.append(KIND_CODES.get(event.kind, UNKNOWN_KIND))
         if event.kind == "tool_call":
             self.step_seqs.append(event.seq)
         elif event.kind == "compaction":
@@ -122,6 +127,11 @@ class Ledger:
     def live_tokens(self) -> int:
         """All tokens minus squashed ranges (each squash's summary is in its own result event)."""
         return self.total_tokens - self.squashed_tokens()
+
+    def only_kinds(self, from_seq: int, to_seq: int, kinds: tuple[str, ...]) -> bool:
+        """Whether every event from_seq..to_seq is of one of `kinds`."""
+        allowed = {KIND_CODES[kind] for kind in kinds}
+        return all(code in allowed for code in self.kind_codes[from_seq : to_seq + 1])
 
     # -- steps and tags --------------------------------------------------------------------------
 

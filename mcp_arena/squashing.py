@@ -38,7 +38,8 @@ def squash_range(ledger: Ledger, tag: Tag, squash_seq: int) -> tuple[int, int, l
     """(from_seq, to_seq, notes): everything after the tag up to the squash call itself."""
     from_seq, to_seq = tag.seq + 1, squash_seq - 1
     notes: list[str] = []
-    if to_seq < from_seq:
+    if to_seq < from_seq or ledger.only_kinds(from_seq, to_seq, ("tool_result", "guide")):
+        # only the tag call's own result (and its guide) follow the tag
         raise NothingToSquash(f"nothing to squash: no events after tag '{tag.name}' yet. Work first, then squash.")
     for record in ledger.active_squashes():
         if record.from_seq <= from_seq and to_seq <= record.to_seq:

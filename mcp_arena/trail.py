@@ -25,7 +25,6 @@ ACTIONS = ("created", "modified", "read", "deleted")
 MAX_RECORDS = 100
 MAX_PATH_CHARS = 4_096
 MAX_NOTE_CHARS = 500
-CHANGING = ("created", "modified", "deleted")
 
 
 class Trail:
@@ -76,13 +75,7 @@ class Trail:
 
     def changed_files(self, session: str, from_seq: int, to_seq: int) -> list[SummaryFileEntry]:
         """Files created, modified or deleted inside a range, for Files Modified of a squash."""
-        statuses = artifacts.fold(self.records(session, from_seq, to_seq))
-        entries = []
-        for path, status in sorted(statuses.items()):
-            action = artifacts.summary_action(status)
-            if action in CHANGING:
-                entries.append(SummaryFileEntry(path=path, action=action, note="; ".join(status.notes)))
-        return entries
+        return artifacts.summary_entries(artifacts.fold(self.records(session, from_seq, to_seq)))
 
     def index_body(self, ledger: Ledger, seq: int, records: Sequence[dict[str, Any]], path: str | None, action: str | None) -> tuple[str, ArtifactResult]:
         if action is not None and action not in ACTIONS:
@@ -110,7 +103,7 @@ def _entries(statuses: Sequence[Any]) -> list[FileEntry]:
         FileEntry(
             path=s.path,
             actions=list(s.actions),
-            latest_seq=s.latest_seq,
+            latest_seq=max(s.seqs, default=-1),
             count=len(s.seqs),
             seqs=list(s.seqs),
             notes=list(s.notes),

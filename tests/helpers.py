@@ -1,0 +1,27 @@
+"""Small helpers for driving the server through a real MCP client."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mcp import Client
+
+
+async def call(client: Client, tool: str, **arguments: Any):
+    return await client.call_tool(tool, arguments)
+
+
+def text_of(result) -> str:
+    return "\n".join(block.text for block in result.content if getattr(block, "type", "") == "text")
+
+
+async def ok(client: Client, tool: str, **arguments: Any):
+    result = await call(client, tool, **arguments)
+    assert not result.is_error, f"{tool}({arguments}) failed: {text_of(result)}"
+    return result
+
+
+async def fails(client: Client, tool: str, **arguments: Any) -> str:
+    result = await call(client, tool, **arguments)
+    assert result.is_error, f"{tool}({arguments}) should have failed: {text_of(result)}"
+    return text_of(result)

@@ -1,0 +1,186 @@
+"""The six tools through a real in-process MCP client: behaviour and clear errors."""
+
+from __future__ import annotations
+
+import pytest
+from mcp import Client
+
+from mcp_arena import Settings, build_server
+from tests.helpers import call, fails, ok, text_of
+
+pytestmark = pytest.mark.anyio
+
+SUMMARY = """## Session Intent
+Fix login expiry.
+## Files Modified
+- src/auth/jwt.py: exp in seconds
+## Decisions Made
+- keep PyJWT
+## Current State
+12 tests pass
+## Next Steps
+run the full suite
+"""
+
+
+@pytest.fixture
+async def client(settings: Settings):
+    async with Client(build_server(settings)) as connected:
+        yield connected
+
+
+async def test_lists_six_tools_with_read_only_hints(client: Client):
+    tools = {tool.name: tool for tool in (await client.list_tools()).tools}
+    assert sorted(tools) == ["artifact_index", "context_status", "load_skill", "memory_search", "squash", "tag"]
+    assert tools["context_status"].annotations.read_only_hint is True
+    assert tools["memory_search"].annotations.read_only_hint is True
+    assert tools["squash"].annotations.read_only_hint is False
+    for tool in tools.values():
+        assert "session" in tool.input_schema["properties"]
+
+
+async def test_status_shows_session_source_zone_and_advice(client: Client):
+    result = await ok(client, "context_status")
+    status = result.structured_content
+    assert status["source"] == "estimate"
+    assert "cannot see" in status["source_note"]
+    assert status["session"] in text_of(result)
+    assert status["zone"] == "below"
+
+    reported = (await ok(client, "context_status", used_tokens=120_000, window_tokens=200_000)).structured_content
+    assert (reported["source"], reported["usage_pct"], reported["zone"]) == ("reported", 60.0, "inside")
+    assert reported["next_stage"] == {"stage": 1, "name": "soft trim", "threshold_pct": 80.0, "tokens_away": 40_000}
+    assert reported["session"] == status["session"]
+
+    high = (await ok(client, "context_status", used_tokens=150_000, window_tokens=200_000)).structured_content
+    assert high["zone"] == "above" and high["advice"] == "tag now"  # nothing tagged yet, so nothing to squash
+
+    later = (await ok(client, "context_status")).structured_content
+    assert later["source"] == "estimate" and later["used_tokens"] >= 150_000  # grows from the last report
+
+
+async def test_status_advises_squash_above_zone_after_a_tag(client: Client):
+    await ok(client, "tag", name="work")
+    await ok(client, "artifact_index", record=[{"path": "a.py", "action": "read"}])
+    status = (await ok(client, "context_status", used_tokens=160_000, window_tokens=200_000)).structured_content
+    assert status["advice"] == "squash now"
+    assert status["steps_since_tag"] == 2  # artifact_index and this call
+    assert status["last_tag"] == "work"
+    beyond = (await ok(client, "context_status", used_tokens=175_000, window_tokens=200_000)).structured_content
+    assert beyond["stage_reached"] == 2 and beyond["next_stage"]["stage"] == 3
+
+
+async def test_bad_usage_numbers_are_errors_naming_the_fix(client: Client):
+    assert "between 0 and" in await fails(client, "context_status", used_tokens=-1)
+    assert "exceeds window_tokens" in await fails(client, "context_status", used_tokens=300_000, window_tokens=200_000)
+    assert "window_tokens needs used_tokens" in await fails(client, "context_status", window_tokens=100_000)
+    assert "between 1,000 and" in await fails(client, "context_status", used_tokens=10, window_tokens=10)
+    assert "between 0 and" in await fails(client, "context_status", used_tokens=10**12, window_tokens=200_000)
+
+
+async def test_tag_names_and_duplicates(client: Client):
+    result = await ok(client, "tag", name="auth-refactor", note="start of the auth work")
+    assert result.structured_content["tags"] == ["auth-refactor"]
+    duplicate = await fails(client, "tag", name="auth-refactor")
+    assert "already exists" in duplicate and "auth-refactor" in duplicate
+    for bad in ("", "has space", "x" * 65, "semi;colon", "quote'd"):
+        assert "invalid tag name" in await fails(client, "tag", name=bad)
+    assert "under 500" in await fails(client, "tag", name="long-note", note="n" * 600)
+
+
+async def test_squash_releases_range_and_returns_anchored_summary(client: Client):
+    await ok(client, "tag", name="jwt")
+    await ok(client, "artifact_index", record=[{"path": "src/auth/jwt.py", "action": "modified", "note": "exp fix"}])
+    await ok(client, "artifact_index", record=[{"path": "tests/test_jwt.py", "action": "created"}])
+    result = await ok(client, "squash", summary=SUMMARY)
+    squashed = result.structured_content
+    assert squashed["tag"] == "jwt" and squashed["backup_tag"] == "jwt@backup"
+    assert squashed["tokens_before"] > squashed["tokens_after"] > 0
+    assert squashed["from_seq"] < squashed["to_seq"]
+    assert "## Session Intent" in squashed["anchored_summary"]
+    assert "tests/test_jwt.py" in squashed["filled_from_trail"]  # the summary forgot it; the trail did not
+    assert "tests/test_jwt.py" in squashed["anchored_summary"]
+    status = (await ok(client, "context_status")).structured_content
+    assert status["squashes"] == 1 and status["tokens_freed"] > 0
+    assert status["live_tokens"] < status["logged_tokens"]
+
+
+async def test_squash_errors_name_the_tags(client: Client):
+    assert "no tag in this session yet" in await fails(client, "squash", summary="done")
+    await ok(client, "tag", name="first")
+    await ok(client, "context_status")
+    unknown = await fails(client, "squash", summary="done", from_tag="nope")
+    assert "unknown tag 'nope'" in unknown and "first" in unknown
+    assert "summary is empty" in await fails(client, "squash", summary="   ")
+    assert "limit is" in await fails(client, "squash", summary="word " * 5000)
+    await ok(client, "squash", summary="all done")
+    await ok(client, "tag", name="second")
+    assert "nothing to squash" in await fails(client, "squash", summary="again")
+
+
+async def test_load_skill_catalog_guide_and_unknown(client: Client):
+    catalog = await ok(client, "load_skill")
+    names = [info["name"] for info in catalog.structured_content["catalog"]]
+    assert "tag-and-squash" in names and "context-status" in names
+    guide = await ok(client, "load_skill", name="tag-and-squash")
+    assert "Session Intent" in text_of(guide)
+    unknown = await fails(client, "load_skill", name="no-such-skill")
+    assert "tag-and-squash" in unknown
+
+
+async def test_artifact_index_groups_and_filters(client: Client):
+    await ok(client, "artifact_index", record=[
+        {"path": "src/a.py", "action": "created", "note": "new module"},
+        {"path": "src/a.py", "action": "modified"},
+        {"path": "README.md", "action": "read"},
+        {"path": "src/b.py", "action": "read"},
+        {"path": "src/b.py", "action": "modified", "note": "bug fix"},
+        {"path": "old.txt", "action": "deleted"},
+    ])
+    trail = (await ok(client, "artifact_index")).structured_content
+    assert [e["path"] for e in trail["created"]] == ["src/a.py"]
+    assert [e["path"] for e in trail["read_only"]] == ["README.md"]
+    assert "src/b.py" in [e["path"] for e in trail["modified"]]
+    assert [e["path"] for e in trail["deleted"]] == ["old.txt"]
+    only_src = (await ok(client, "artifact_index", path="src/*")).structured_content
+    assert "README.md" not in str(only_src) and "src/a.py" in str(only_src)
+    assert "unknown action" in await fails(client, "artifact_index", action="exploded")
+    assert "action" in await fails(client, "artifact_index", record=[{"path": "x", "action": "renamed"}])
+    assert "path must be" in await fails(client, "artifact_index", record=[{"path": "", "action": "read"}])
+
+
+async def test_memory_search_validates_and_finds(client: Client):
+    await ok(client, "tag", name="t", note="investigating the flaky websocket reconnect")
+    found = (await ok(client, "memory_search", query="websocket reconnect")).structured_content
+    assert found["hits"] and found["hits"][0]["kind"] == "tool_call"
+    assert "after tag" in found["hits"][0]["where"] or "live" in found["hits"][0]["where"]
+    assert "unknown scope" in await fails(client, "memory_search", query="x", scope="everything")
+    assert "query is empty" in await fails(client, "memory_search", query="  ")
+    assert "limit must be" in await fails(client, "memory_search", query="x", limit=0)
+
+
+async def test_explicit_unknown_and_invalid_sessions(client: Client):
+    assert "unknown session" in await fails(client, "context_status", session="never-created")
+    assert "invalid session id" in await fails(client, "tag", name="x", session="bad session'; drop")
+
+
+async def test_every_call_and_result_is_logged_with_tokens(settings: Settings):
+    from mcp_arena.arena import Arena
+
+    arena = Arena(settings)
+    try:
+        async with Client(build_server(settings, arena=arena)) as client:
+            session = (await ok(client, "context_status")).structured_content["session"]
+            await fails(client, "tag", name="bad name")
+        events = arena.store.events(session)
+        kinds = [(e["kind"], e["tool"], e["is_error"]) for e in events if e["kind"] != "guide"]
+        assert kinds == [
+            ("tool_call", "context_status", False),
+            ("tool_result", "context_status", False),
+            ("tool_call", "tag", False),
+            ("tool_result", "tag", True),
+        ]
+        assert [e["seq"] for e in events] == list(range(len(events)))
+        assert all(e["tokens"] > 0 for e in events if e["text"])
+    finally:
+        arena.close()

@@ -549,7 +549,7 @@ def extract(
     extra_mappings: Mapping[str, Any] | None = None,
     state: EditorState | None = None,
 ) -> list[FileAction]:
-    """The file actions one tool call implies, in call order, without duplicates.
+    """The file actions one tool call implies, in call order (a repeat of the same path's previous action dropped).
 
     Unknown tools give []. `state` carries SWE-agent's open file across calls
     (without it, `edit`/`insert` on the open file cannot be attributed).
@@ -559,7 +559,19 @@ def extract(
     if extractor is None or not isinstance(arguments, Mapping):
         return []
     context = ExtractContext(cwd=posixpath.normpath(cwd) if cwd else None, state=state or EditorState())
-    return list(dict.fromkeys(extractor(arguments, context)))
+    return _drop_repeats(extractor(arguments, context))
+
+
+def _drop_repeats(actions: list[FileAction]) -> list[FileAction]:
+    """Drop an action that repeats the previous one on the same path (`cat a b a`);
+    `touch a; rm a; touch a` keeps all three."""
+    latest: dict[str, FileAction] = {}
+    kept = []
+    for action in actions:
+        if latest.get(action.path) != action:
+            kept.append(action)
+        latest[action.path] = action
+    return kept
 
 
 def _lookup(tool: str, user_extractors: Mapping[str, Extractor]) -> Extractor | None:

@@ -117,6 +117,11 @@ def test_shell_follows_cd_and_stops_at_unknown_cd():
     assert pairs(shell_file_actions("cd /workspace && echo x > test.pony")) == [("/workspace/test.pony", "created")]
 
 
+def test_only_repeats_of_a_paths_previous_action_are_dropped():
+    assert pairs(extract("Bash", {"command": "touch a; rm a; touch a; cat b c b"})) == [
+        ("a", "created"), ("a", "deleted"), ("a", "created"), ("b", "read"), ("c", "read")]
+
+
 def test_mkdir_is_noted_as_directory():
     assert extract("Bash", {"command": "mkdir -p a/b"}) == [FileAction("a/b", "created", "directory")]
 

@@ -1,0 +1,728 @@
+"""memory_search: hybrid full-text + vector retrieval over the arena's events.
+
+Public API (no MCP in here)::
+
+    index = SearchIndex(db, events_table, semantic=True, embedder=None,
+                        optimize_every=1000, keep_versions_seconds=3600,
+                        count_tokens=len_based_estimate)
+    index.notify_appended(session, n)        # after every append; cheap, never blocks
+    outcome = index.search(session, query, limit=5, scope="all",
+                           squashed_ranges=[(from_seq, to_seq), ...],
+                           kinds=None, tools=None, exclude_tools=None,
+                           seq_min=None, seq_max=None, max_tokens=1500)
+    outcome.hits        # tuple[SearchHit(seq, kind, tool, score, snippet, via)]
+    outcome.mode        # "hybrid" | "hybrid+fulltext-tail" | "fulltext"
+    outcome.not_embedded, outcome.embedded_inline, outcome.truncated, outcome.note
+    index.catch_up(session=None) -> int      # embed everything missing now (tests, bench)
+    index.close()                            # stop the background thread
+
+Two legs, fused with reciprocal-rank fusion (RRF, k=60; ties broken by seq):
+the LanceDB full-text index on `events.text`, and a vector search over our own
+`vectors` table (session, seq, kind, tool, vector[384]). The events table is
+append-only and never rewritten, so vectors live apart; kind and tool are
+copied next to each vector (events never change) so that every filter applies
+inside the vector search itself.
+
+Freshness: a daemon thread embeds appended events in batches off the request
+path. A search still sees every event appended before it: a small
+not-yet-embedded tail (at most `inline_tail_max` events matching the filters)
+is embedded during the search; a larger one is searched by full text only and
+the outcome says so (`mode="hybrid+fulltext-tail"`, `not_embedded`).
+
+Maintenance runs in the same thread, never on a request: the full-text index is
+created when missing, both tables are `optimize()`d (compaction, index update,
+cleanup of versions older than `keep_versions_seconds`) every `optimize_every`
+appended rows, and the vector table gets an IVF index once it is large enough
+for brute force to cost more than a few milliseconds.
+
+Filters are built only with `lancedb.expr`; no caller string is pasted into SQL.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+from lancedb.expr import Expr, col, lit
+
+from .embeddings import DIMENSION, Embedder, EmbeddingModelError
+from .errors import InvalidArgument
+
+logger = logging.getLogger(__name__)
+
+SCOPES = ("all", "squashed", "live")
+VECTORS_TABLE = "vectors"
+VECTORS_SCHEMA = pa.schema(
+    [
+        ("session", pa.string()),
+        ("seq", pa.int64()),
+        ("kind", pa.string()),
+        ("tool", pa.string()),
+        ("vector", pa.list_(pa.float32(), DIMENSION)),
+    ]
+)
+
+RRF_K = 60
+MIN_SNIPPET_TOKENS = 30
+_CHARS_PER_TOKEN = 4
+
+MODE_HYBRID = "hybrid"
+MODE_HYBRID_TAIL = "hybrid+fulltext-tail"
+MODE_FULLTEXT = "fulltext"
+
+
+def estimate_tokens(text: str) -> int:
+    return (len(text) + _CHARS_PER_TOKEN - 1) // _CHARS_PER_TOKEN
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    seq: int
+    kind: str
+    tool: str
+    score: float  # RRF score: sum over legs of 1 / (60 + rank)
+    snippet: str
+    via: tuple[str, ...]  # which legs found it: "fulltext", "vector"
+
+
+@dataclass(frozen=True)
+class SearchOutcome:
+    hits: tuple[SearchHit, ...]
+    mode: str
+    not_embedded: int = 0  # events of the session without a stored vector yet
+    embedded_inline: int = 0  # of those, embedded during this search
+    truncated: bool = False  # hits were left out to stay within max_tokens
+    note: str = ""
+
+
+# -- filters (pure) ---------------------------------------------------------------------------
+
+
+def merge_ranges(ranges: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Sorted, non-overlapping inclusive ranges (adjacent ones joined)."""
+    merged: list[tuple[int, int]] = []
+    for start, end in sorted((int(a), int(b)) for a, b in ranges if int(a) <= int(b)):
+        if merged and start <= merged[-1][1] + 1:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], end))
+        else:
+            merged.append((start, end))
+    return merged
+
+
+def _in_range(start: int, end: int) -> Expr:
+    return (col("seq") >= lit(start)) & (col("seq") <= lit(end))
+
+
+def _any_of(parts: list[Expr]) -> Expr:
+    combined = parts[0]
+    for part in parts[1:]:
+        combined = combined | part
+    return combined
+
+
+def build_filter(
+    session: str,
+    *,
+    scope: str = "all",
+    squashed_ranges: Iterable[tuple[int, int]] = (),
+    kinds: Sequence[str] | None = None,
+    tools: Sequence[str] | None = None,
+    exclude_tools: Sequence[str] | None = None,
+    seq_min: int | None = None,
+    seq_max: int | None = None,
+) -> Expr | None:
+    """The filter over columns session/seq/kind/tool; None when nothing can match."""
+    if scope not in SCOPES:
+        raise InvalidArgument(f"unknown scope {str(scope)[:40]!r}; use one of: {', '.join(SCOPES)}")
+    where = col("session") == lit(session)
+    ranges = merge_ranges(squashed_ranges)
+    if scope == "squashed":
+        if not ranges:
+            return None
+        where = where & _any_of([_in_range(a, b) for a, b in ranges])
+    elif scope == "live" and ranges:
+        where = where & ~_any_of([_in_range(a, b) for a, b in ranges])
+    if kinds:
+        where = where & col("kind").isin([str(k) for k in kinds])
+    if tools:
+        where = where & col("tool").isin([str(t) for t in tools])
+    if exclude_tools:
+        where = where & ~col("tool").isin([str(t) for t in exclude_tools])
+    if seq_min is not None:
+        where = where & (col("seq") >= lit(int(seq_min)))
+    if seq_max is not None:
+        where = where & (col("seq") <= lit(int(seq_max)))
+    if seq_min is not None and seq_max is not None and seq_min > seq_max:
+        return None
+    return where
+
+
+# -- fusion (pure) ----------------------------------------------------------------------------
+
+
+def rrf_fuse(
+    ranked_lists: dict[str, Sequence[int]], k: int = RRF_K, *, unranked_twice: Iterable[int] = ()
+) -> list[tuple[int, float, tuple[str, ...]]]:
+    """Reciprocal-rank fusion: (seq, score, legs) best first, ties by seq ascending.
+
+    `unranked_twice` names events one leg could not rank at all (not embedded
+    yet): their full-text rank stands in for the missing vector rank, so a fresh
+    event is not outranked merely for being fresh.
+    """
+    stand_in = set(unranked_twice)
+    scores: dict[int, float] = {}
+    legs: dict[int, list[str]] = {}
+    for leg, seqs in sorted(ranked_lists.items()):
+        for rank, seq in enumerate(seqs, start=1):
+            weight = 2.0 if leg == "fulltext" and seq in stand_in else 1.0
+            scores[seq] = scores.get(seq, 0.0) + weight / (k + rank)
+            legs.setdefault(seq, []).append(leg)
+    fused = [(seq, round(score, 9), tuple(legs[seq])) for seq, score in scores.items()]
+    fused.sort(key=lambda item: (-item[1], item[0]))
+    return fused
+
+
+def dedupe_by_best(pairs: Iterable[tuple[int, float]]) -> list[int]:
+    """Seqs ordered by similarity (highest first, ties by seq), each once."""
+    best: dict[int, float] = {}
+    for seq, similarity in pairs:
+        if seq not in best or similarity > best[seq]:
+            best[seq] = similarity
+    return [seq for seq, _ in sorted(best.items(), key=lambda item: (-item[1], item[0]))]
+
+
+# -- snippets (pure) --------------------------------------------------------------------------
+
+_WORD = re.compile(r"[A-Za-z0-9_]+")
+_SPACE = re.compile(r"\s+")
+_STOP_WORDS = frozenset(
+    "a an and are as at be by for from has have in is it its of on or that the this to was were "
+    "will with what when where which who why how did do does we i you".split()
+)
+_SUFFIXES = ("ing", "ed", "es", "s", "ly")
+
+
+def query_terms(query: str) -> list[str]:
+    """Lower-case word stems of the query, for locating matches in a text."""
+    terms: list[str] = []
+    for word in _WORD.findall(query.lower()):
+        if len(word) < 2 or word in _STOP_WORDS:
+            continue
+        for suffix in _SUFFIXES:
+            if word.endswith(suffix) and len(word) - len(suffix) >= 3:
+                word = word[: -len(suffix)]
+                break
+        if word not in terms:
+            terms.append(word)
+    return terms
+
+
+def _best_centre(text_lower: str, terms: Sequence[str], width: int) -> int | None:
+    """Position whose window holds the most distinct query terms (earliest wins)."""
+    positions = [
+        (match.start(), term)
+        for term in terms
+        for match in re.finditer(r"(?<![a-z0-9_])" + re.escape(term), text_lower)
+    ]
+    if not positions:
+        return None
+    positions.sort()
+    best_pos, best_count = positions[0][0], 0
+    for pos, _ in positions:
+        count = len({term for other, term in positions if pos <= other < pos + width // 2})
+        if count > best_count:
+            best_pos, best_count = pos, count
+    return best_pos
+
+
+def _cut(text: str, start: int, end: int) -> str:
+    if start > 0:
+        space = text.find(" ", start, start + 20)
+        start = space + 1 if space != -1 else start
+    if end < len(text):
+        space = text.rfind(" ", end - 20, end)
+        end = space if space > start else end
+    return ("…" if start > 0 else "") + text[start:end].strip() + ("…" if end < len(text) else "")
+
+
+def make_snippet(text: str, terms: Sequence[str], max_tokens: int, count_tokens: Callable[[str], int]) -> str:
+    """A window of `text` within `max_tokens`, centred on the query terms when they occur."""
+    flat = _SPACE.sub(" ", text).strip()
+    if count_tokens(flat) <= max_tokens:
+        return flat
+    width = max(16, max_tokens * _CHARS_PER_TOKEN)
+    centre = _best_centre(flat.lower(), terms, width)
+    for _ in range(12):
+        if centre is None:
+            start = 0
+        else:
+            start = max(0, min(centre - width // 3, len(flat) - width))
+        snippet = _cut(flat, start, min(len(flat), start + width))
+        if count_tokens(snippet) <= max_tokens:
+            return snippet
+        width = int(width * 0.8)
+    return snippet[: max(1, max_tokens)]
+
+
+def plan_budget(n_hits: int, max_tokens: int) -> tuple[int, int]:
+    """(hits kept, tokens per snippet) so that the hits fit in max_tokens."""
+    if n_hits == 0:
+        return 0, 0
+    kept = min(n_hits, max(1, max_tokens // MIN_SNIPPET_TOKENS))
+    return kept, max(1, max_tokens // kept)
+
+
+def _counts(grouped: pa.Table, count_column: str) -> dict[str, int]:
+    return dict(zip(grouped.column("session").to_pylist(), grouped.column(count_column).to_pylist()))
+
+
+# -- the index --------------------------------------------------------------------------------
+
+
+class SearchIndex:
+    """Hybrid search over one LanceDB events table; see the module docstring."""
+
+    def __init__(
+        self,
+        db: Any,
+        events_table: Any,
+        *,
+        semantic: bool = True,
+        embedder: Embedder | None = None,
+        optimize_every: int = 1000,
+        keep_versions_seconds: float = 3600,
+        count_tokens: Callable[[str], int] = estimate_tokens,
+        maintain_events: bool = True,
+        inline_tail_max: int = 8,
+        embed_chunk: int = 128,
+        vector_index_min_rows: int = 20_000,
+        idle_seconds: float = 30.0,
+        start_worker: bool = True,
+    ) -> None:
+        self._db = db
+        self._events = events_table
+        self._semantic = semantic
+        self._embedder = embedder if embedder is not None else (Embedder() if semantic else None)
+        self._optimize_every = optimize_every
+        self._keep_versions = timedelta(seconds=keep_versions_seconds)
+        self._count_tokens = count_tokens
+        self._maintain_events = maintain_events
+        self._inline_tail_max = inline_tail_max
+        self._embed_chunk = embed_chunk
+        self._vector_index_min_rows = vector_index_min_rows
+        self._idle_seconds = idle_seconds
+        self._weak_reads = getattr(db, "read_consistency_interval", None) is None
+
+        self._vectors = self._open_vectors() if semantic else None
+        self._semantic_error: str = ""
+        self._state_lock = threading.Lock()  # guards the dicts and counters below
+        self._embed_lock = threading.Lock()  # one embedding pass at a time per process
+        self._embedded_max: dict[str, int] = {}  # highest seq with a stored vector, per session
+        self._complete_upto: dict[str, int] = {}  # every seq <= this has a vector, per session
+        self._pending: set[str] = set()
+        self._discover_all = True  # the worker's first pass looks for any session behind
+        self._appended_events = 0
+        self._appended_vectors = 0
+        self._fts_ready = False
+
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._worker: threading.Thread | None = None
+        if start_worker:
+            self._worker = threading.Thread(target=self._run_worker, name="arena-search-index", daemon=True)
+            self._worker.start()
+
+    # -- public -------------------------------------------------------------------------------
+
+    @property
+    def semantic(self) -> bool:
+        return self._semantic and not self._semantic_error
+
+    def notify_appended(self, session: str, n: int = 1) -> None:
+        with self._state_lock:
+            self._pending.add(session)
+            self._appended_events += max(0, int(n))
+        self._wake.set()
+
+    def search(
+        self,
+        session: str,
+        query: str,
+        *,
+        limit: int = 5,
+        scope: str = "all",
+        squashed_ranges: Iterable[tuple[int, int]] = (),
+        kinds: Sequence[str] | None = None,
+        tools: Sequence[str] | None = None,
+        exclude_tools: Sequence[str] | None = None,
+        seq_min: int | None = None,
+        seq_max: int | None = None,
+        max_tokens: int = 1500,
+    ) -> SearchOutcome:
+        query = (query or "").strip()
+        if not query:
+            raise InvalidArgument('query is empty: describe what to recall, e.g. memory_search(query="redis timeout")')
+        if limit < 1:
+            raise InvalidArgument(f"limit must be at least 1; got {limit}")
+        where = build_filter(
+            session,
+            scope=scope,
+            squashed_ranges=squashed_ranges,
+            kinds=kinds,
+            tools=tools,
+            exclude_tools=exclude_tools,
+            seq_min=seq_min,
+            seq_max=seq_max,
+        )
+        mode = MODE_HYBRID if self.semantic else MODE_FULLTEXT
+        if where is None:
+            note = "no squashed ranges in this session" if scope == "squashed" else "the seq range is empty"
+            return SearchOutcome(hits=(), mode=mode, note=note)
+        self._refresh_reads()
+        depth = max(4 * limit, 20)
+        ranked = {"fulltext": self._fulltext_leg(query, where, depth)}
+        not_embedded = embedded_inline = fulltext_only = 0
+        note = ""
+        if self.semantic:
+            try:
+                ranked["vector"], not_embedded, embedded_inline, fulltext_only = self._vector_leg(
+                    session, query, where, depth
+                )
+            except EmbeddingModelError as exc:
+                self._disable_semantic(exc)
+        if not self.semantic:
+            mode = MODE_FULLTEXT
+            note = "semantic layer unavailable: " + self._semantic_error if self._semantic_error else ""
+        elif fulltext_only:
+            mode = MODE_HYBRID_TAIL
+            note = f"{fulltext_only} recent events searched by full text only (embedding in progress)"
+        unranked: set[int] = set()
+        if fulltext_only:
+            upto = self._embedded_max_of(session)
+            unranked = {seq for seq in ranked["fulltext"] if upto is None or seq > upto}
+        fused = rrf_fuse(ranked, unranked_twice=unranked)[:limit]
+        hits, truncated = self._render_hits(session, query, fused, max_tokens)
+        return SearchOutcome(
+            hits=hits,
+            mode=mode,
+            not_embedded=not_embedded,
+            embedded_inline=embedded_inline,
+            truncated=truncated,
+            note=note,
+        )
+
+    def catch_up(self, session: str | None = None) -> int:
+        """Embed every event still missing a vector (one session or all); returns how many."""
+        if not self.semantic:
+            return 0
+        self._refresh_reads()
+        sessions = [session] if session is not None else self._sessions_behind()
+        total = 0
+        for name in sessions:
+            while True:
+                done, remaining = self._embed_missing(name, self._embed_chunk * 8)
+                total += done
+                if remaining == 0 or done == 0:
+                    break
+        return total
+
+    def maintain(self) -> None:
+        """Run the index maintenance now (normally the background thread does)."""
+        self._ensure_fulltext_index()
+        self._maintain_vectors_indexes()
+        self._optimize(force=True)
+
+    def close(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._worker is not None and self._worker is not threading.current_thread():
+            self._worker.join(timeout)
+            if self._worker.is_alive():
+                logger.warning("search index thread did not stop within %.0f s", timeout)
+
+    # -- legs ---------------------------------------------------------------------------------
+
+    def _fulltext_leg(self, query: str, where: Expr, depth: int) -> list[int]:
+        from lancedb.query import MatchQuery
+
+        rows = (
+            self._events.search(MatchQuery(query, "text"), query_type="fts")
+            .where(where)
+            .select(["seq", "_score"])
+            .limit(depth)
+            .to_arrow()
+        )
+        seqs = rows.column("seq").to_pylist()
+        scores = rows.column("_score").to_pylist()
+        return dedupe_by_best(zip(seqs, scores))
+
+    def _vector_leg(self, session: str, query: str, where: Expr, depth: int) -> tuple[list[int], int, int, int]:
+        """Seqs by similarity, plus: events of the session without a stored vector, how
+        many of those this search embedded itself, and how many it could only match by
+        full text."""
+        query_vector = self._embedder.embed_query(query)
+        stored = (
+            self._vectors.search(query_vector, vector_column_name="vector")
+            .distance_type("dot")
+            .where(where)
+            .select(["seq", "_distance"])
+            .limit(depth)
+            .to_arrow()
+        )
+        # LanceDB's dot distance is 1 - dot product; vectors are unit length.
+        pairs = list(zip(stored.column("seq").to_pylist(), (1.0 - d for d in stored.column("_distance").to_pylist())))
+        not_embedded = self._count_unembedded(session, None)
+        embedded_inline = fulltext_only = 0
+        if not_embedded:
+            tail = self._tail_rows(session, where)
+            if tail.num_rows <= self._inline_tail_max:
+                vectors = self._embedder.embed(tail.column("text").to_pylist())
+                pairs.extend(zip(tail.column("seq").to_pylist(), (vectors @ query_vector).tolist()))
+                embedded_inline = tail.num_rows
+            else:
+                fulltext_only = self._count_unembedded(session, where)
+            self.notify_appended(session, 0)
+        return dedupe_by_best(pairs), not_embedded, embedded_inline, fulltext_only
+
+    def _count_unembedded(self, session: str, where: Expr | None) -> int:
+        upto = self._embedded_max_of(session)
+        where = (col("session") == lit(session)) if where is None else where
+        if upto is not None:
+            where = where & (col("seq") > lit(upto))
+        return self._events.count_rows(where.to_sql())
+
+    def _tail_rows(self, session: str, where: Expr) -> pa.Table:
+        upto = self._embedded_max_of(session)
+        tail_where = where if upto is None else where & (col("seq") > lit(upto))
+        return self._events.search().where(tail_where).select(["seq", "text"]).limit(self._inline_tail_max + 1).to_arrow()
+
+    def _render_hits(
+        self, session: str, query: str, fused: list[tuple[int, float, tuple[str, ...]]], max_tokens: int
+    ) -> tuple[tuple[SearchHit, ...], bool]:
+        kept, per_hit = plan_budget(len(fused), max_tokens)
+        fused_kept = fused[:kept]
+        if not fused_kept:
+            return (), False
+        rows = self._rows_by_seq(session, [seq for seq, _, _ in fused_kept])
+        terms = query_terms(query)
+        hits = []
+        for seq, score, via in fused_kept:
+            row = rows.get(seq)
+            if row is None:
+                continue
+            snippet = make_snippet(row["text"] or "", terms, per_hit, self._count_tokens)
+            hits.append(SearchHit(seq=seq, kind=row["kind"], tool=row["tool"], score=score, snippet=snippet, via=via))
+        return tuple(hits), kept < len(fused)
+
+    def _rows_by_seq(self, session: str, seqs: list[int]) -> dict[int, dict[str, Any]]:
+        where = (col("session") == lit(session)) & col("seq").isin(seqs)
+        table = self._events.search().where(where).select(["seq", "kind", "tool", "text"]).limit(len(seqs) * 2).to_arrow()
+        return {row["seq"]: row for row in table.to_pylist()}
+
+    # -- embedding catch-up -------------------------------------------------------------------
+
+    def _embed_missing(self, session: str, max_events: int) -> tuple[int, int]:
+        """Embed up to max_events missing events of a session: (embedded, still missing)."""
+        with self._embed_lock:
+            missing = self._missing_seqs(session)
+            if not missing:
+                return 0, 0
+            done = 0
+            for start in range(0, min(len(missing), max_events), self._embed_chunk):
+                if self._stop.is_set():
+                    break
+                done += self._embed_seqs(session, missing[start : min(start + self._embed_chunk, max_events)])
+            return done, len(missing) - done
+
+    def _missing_seqs(self, session: str) -> list[int]:
+        """Seqs of the session's events without a vector, ascending."""
+        complete = self._complete_upto.get(session)
+        where = col("session") == lit(session)
+        if complete is not None:
+            where = where & (col("seq") > lit(complete))
+        event_seqs = self._seqs(self._events, where)
+        vector_seqs = set(self._seqs(self._vectors, where))
+        missing = [seq for seq in event_seqs if seq not in vector_seqs]
+        prefix_end = (missing[0] - 1) if missing else (event_seqs[-1] if event_seqs else complete)
+        with self._state_lock:
+            if prefix_end is not None:
+                self._complete_upto[session] = prefix_end
+            if vector_seqs:
+                self._raise_embedded_max(session, max(vector_seqs))
+        return missing
+
+    def _embed_seqs(self, session: str, seqs: list[int]) -> int:
+        where = (col("session") == lit(session)) & _in_range(seqs[0], seqs[-1])
+        rows = self._events.search().where(where).select(["seq", "kind", "tool", "text"]).limit(None).to_arrow()
+        wanted = set(seqs)
+        rows = rows.filter(pa.array([seq in wanted for seq in rows.column("seq").to_pylist()])).sort_by("seq")
+        if rows.num_rows == 0:
+            return 0
+        vectors = self._embedder.embed([text or "" for text in rows.column("text").to_pylist()])
+        self._vectors.add(
+            pa.table(
+                {
+                    "session": [session] * rows.num_rows,
+                    "seq": rows.column("seq"),
+                    "kind": rows.column("kind"),
+                    "tool": rows.column("tool"),
+                    "vector": pa.FixedSizeListArray.from_arrays(pa.array(vectors.ravel()), DIMENSION),
+                },
+                schema=VECTORS_SCHEMA,
+            )
+        )
+        with self._state_lock:
+            self._raise_embedded_max(session, rows.column("seq")[-1].as_py())
+            self._appended_vectors += rows.num_rows
+        return rows.num_rows
+
+    def _raise_embedded_max(self, session: str, seq: int) -> None:
+        if seq > self._embedded_max.get(session, -1):
+            self._embedded_max[session] = seq
+
+    def _embedded_max_of(self, session: str) -> int | None:
+        with self._state_lock:
+            if session in self._embedded_max:
+                return self._embedded_max[session]
+        seqs = self._seqs(self._vectors, col("session") == lit(session))
+        if not seqs:
+            return None
+        with self._state_lock:
+            self._raise_embedded_max(session, seqs[-1])
+            return self._embedded_max[session]
+
+    @staticmethod
+    def _seqs(table: Any, where: Expr) -> list[int]:
+        rows = table.search().where(where).select(["seq"]).limit(None).to_arrow()
+        return sorted(rows.column("seq").to_pylist())
+
+    def _sessions_behind(self) -> list[str]:
+        """Sessions whose events outnumber their vectors (any process may have appended)."""
+        events = self._events.search().select(["session"]).limit(None).to_arrow()
+        vectors = self._vectors.search().select(["session", "seq"]).limit(None).to_arrow()
+        event_counts = _counts(events.group_by("session").aggregate([("session", "count")]), "session_count")
+        vector_counts = _counts(vectors.group_by("session").aggregate([("seq", "count_distinct")]), "seq_count_distinct")
+        return sorted(s for s, n in event_counts.items() if n > vector_counts.get(s, 0))
+
+    # -- background ---------------------------------------------------------------------------
+
+    def _run_worker(self) -> None:
+        while not self._stop.is_set():
+            self._wake.wait(self._idle_seconds)
+            self._wake.clear()
+            if self._stop.is_set():
+                break
+            try:
+                self._embed_pending()
+            except EmbeddingModelError as exc:
+                self._disable_semantic(exc)
+            except Exception:  # the thread must survive anything one pass throws
+                logger.exception("background embedding failed; will retry on the next append")
+            try:
+                self._maintain_if_due()
+            except Exception:
+                logger.exception("search index maintenance failed; will retry later")
+
+    def _embed_pending(self) -> None:
+        if not self.semantic:
+            with self._state_lock:
+                self._pending.clear()
+            return
+        self._refresh_reads()
+        with self._state_lock:
+            sessions = set(self._pending)
+            self._pending.clear()
+            discover, self._discover_all = self._discover_all, False
+        if discover:
+            sessions.update(self._sessions_behind())
+        # Round-robin one chunk per session, so a long backlog never starves a busy session.
+        while sessions and not self._stop.is_set():
+            for session in sorted(sessions):
+                done, remaining = self._embed_missing(session, self._embed_chunk)
+                if remaining == 0 or done == 0:
+                    sessions.discard(session)
+            with self._state_lock:
+                sessions.update(self._pending)
+                self._pending.clear()
+
+    def _maintain_if_due(self) -> None:
+        self._ensure_fulltext_index()
+        with self._state_lock:
+            due = self._appended_events + self._appended_vectors >= self._optimize_every
+        if due:
+            self._maintain_vectors_indexes()
+            self._optimize(force=False)
+
+    def _optimize(self, force: bool) -> None:
+        with self._state_lock:
+            events_due = force or self._appended_events >= self._optimize_every
+            vectors_due = force or self._appended_vectors >= self._optimize_every
+            if events_due:
+                self._appended_events = 0
+            if vectors_due:
+                self._appended_vectors = 0
+        if events_due and self._maintain_events:
+            self._events.optimize(cleanup_older_than=self._keep_versions)
+        if vectors_due and self._vectors is not None:
+            self._vectors.optimize(cleanup_older_than=self._keep_versions)
+
+    def _ensure_fulltext_index(self) -> None:
+        if self._fts_ready:
+            return
+        from lancedb.index import FTS
+
+        if any(index.index_type == "FTS" and list(index.columns) == ["text"] for index in self._events.list_indices()):
+            self._fts_ready = True
+            return
+        if self._events.count_rows() == 0:
+            return
+        try:
+            self._events.create_index("text", config=FTS(), replace=False)
+        except Exception as exc:  # another process may have created it meanwhile
+            logger.info("full-text index not created (%s); will check again", exc)
+            return
+        self._fts_ready = True
+
+    def _maintain_vectors_indexes(self) -> None:
+        if self._vectors is None:
+            return
+        from lancedb.index import BTree, Bitmap, IvfFlat
+
+        rows = self._vectors.count_rows()
+        if rows == 0:
+            return
+        existing = {tuple(index.columns) for index in self._vectors.list_indices()}
+        if ("session",) not in existing:
+            self._vectors.create_index("session", config=Bitmap())
+        if ("seq",) not in existing:
+            self._vectors.create_index("seq", config=BTree())
+        if ("vector",) not in existing and rows >= self._vector_index_min_rows:
+            # IVF_FLAT keeps exact distances inside the probed partitions and trains in seconds.
+            self._vectors.create_index("vector", config=IvfFlat(distance_type="dot"))
+
+    # -- helpers ------------------------------------------------------------------------------
+
+    def _open_vectors(self) -> Any:
+        try:
+            return self._db.create_table(VECTORS_TABLE, schema=VECTORS_SCHEMA, exist_ok=True)
+        except Exception:  # another process created it between the check and the create
+            return self._db.open_table(VECTORS_TABLE)
+
+    def _refresh_reads(self) -> None:
+        # A connection without read consistency never sees other handles' writes on its own.
+        if self._weak_reads:
+            self._events.checkout_latest()
+            if self._vectors is not None:
+                self._vectors.checkout_latest()
+
+    def _disable_semantic(self, exc: Exception) -> None:
+        if not self._semantic_error:
+            logger.error("semantic search disabled, full text only: %s", exc)
+        self._semantic_error = str(exc)

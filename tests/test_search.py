@@ -1,0 +1,367 @@
+"""memory_search retrieval: real LanceDB in tmp_path, the real embedding model."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import lancedb
+import pyarrow as pa
+import pytest
+
+from mcp_arena.embeddings import Embedder
+from mcp_arena.errors import InvalidArgument
+from mcp_arena.search import (
+    MODE_FULLTEXT,
+    MODE_HYBRID,
+    MODE_HYBRID_TAIL,
+    SearchIndex,
+    build_filter,
+    make_snippet,
+    merge_ranges,
+    query_terms,
+    rrf_fuse,
+)
+
+EVENTS_SCHEMA = pa.schema(
+    [
+        ("session", pa.string()),
+        ("seq", pa.int64()),
+        ("kind", pa.string()),
+        ("tool", pa.string()),
+        ("text", pa.string()),
+        ("tokens", pa.int32()),
+        ("is_error", pa.bool_()),
+        ("source", pa.string()),
+        ("call_id", pa.string()),
+        ("ts", pa.float64()),
+        ("meta", pa.string()),
+    ]
+)
+
+# (kind, tool, text): an agent session about a web service. Seq = position.
+LOG = [
+    ("user", "", "Please fix the failing checkout tests and clean up the payment module."),
+    ("tool_call", "bash", '{"command": "pytest tests/test_checkout.py -q"}'),
+    ("tool_result", "bash", "3 failed, 41 passed: test_total_with_discount, test_tax_rounding, test_empty_cart"),
+    ("assistant", "", "The tax rounding test fails because totals are computed with floats; switching to Decimal."),
+    ("tool_call", "edit", '{"path": "shop/checkout.py", "old": "float(total)", "new": "Decimal(total)"}'),
+    ("tool_result", "edit", "Edited shop/checkout.py: 1 replacement."),
+    ("tool_call", "bash", '{"command": "pytest tests/test_checkout.py -q"}'),
+    # the paraphrase target: no word in common with the query below
+    ("assistant", "", "Wrapped the HTTP client so it waits longer and longer between attempts "
+     "whenever the payment gateway answers 503."),
+    ("tool_result", "bash", "44 passed in 2.31s"),
+    ("note", "", "Decided to keep the legacy coupon codes until the marketing team confirms."),
+    ("tool_call", "read", '{"path": "shop/models.py"}'),
+    ("tool_result", "read", "class Order(Base): id = Column(Integer, primary_key=True); total = Column(Numeric)"),
+    ("assistant", "", "Added an index on orders.created_at to speed up the monthly report query."),
+    ("tool_call", "bash", '{"command": "alembic revision -m add_orders_created_at_index"}'),
+    ("tool_result", "bash", "Generating migrations/versions/9f1c_add_orders_created_at_index.py ... done"),
+    ("user", "", "Also the CSS on the cart page is broken on mobile."),
+    ("assistant", "", "The cart grid uses fixed widths; replaced them with flexbox and a media query at 600px."),
+    ("tool_result", "edit", "Edited static/cart.css: 4 replacements."),
+    ("note", "", "Lint: ruff reports 12 unused imports in shop/legacy/*.py, left for later."),
+    ("assistant", "", "Logging now uses structured JSON lines with a request id on every record."),
+    ("tool_result", "bash", "docker compose up -d: web, db, redis started"),
+    ("assistant", "", "Redis is used as the session store; TTL set to 30 minutes."),
+    ("tool_result", "bash", "curl localhost:8000/health -> 200 OK"),
+    ("user", "", "Great. Please write the changelog entry."),
+    ("assistant", "", "Changelog: checkout totals use Decimal, cart page responsive, orders report faster."),
+]
+TARGET_SEQ = 7
+PARAPHRASE_QUERY = "retry strategy with backoff for a flaky upstream service"
+PARAPHRASE_QUERY_NO_SHARED_WORDS = "retry strategy for a flaky upstream service"
+
+
+def rows_for(session: str, entries, start: int = 0) -> list[dict]:
+    return [
+        {
+            "session": session,
+            "seq": start + i,
+            "kind": kind,
+            "tool": tool,
+            "text": text,
+            "tokens": len(text) // 4,
+            "is_error": False,
+            "source": "self",
+            "call_id": "",
+            "ts": 1_700_000_000.0 + start + i,
+            "meta": json.dumps({}),
+        }
+        for i, (kind, tool, text) in enumerate(entries)
+    ]
+
+
+@pytest.fixture(scope="module")
+def embedder() -> Embedder:
+    return Embedder()
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> Path:
+    return tmp_path / "arena.lancedb"
+
+
+@pytest.fixture
+def events(db_path: Path):
+    db = lancedb.connect(db_path)
+    table = db.create_table("events", schema=EVENTS_SCHEMA)
+    table.add(rows_for("s1", LOG))
+    table.add(rows_for("s2", [("note", "", "zebra crossing sightings: the payment gateway answers 503 often")] * 3))
+    return db, table
+
+
+@pytest.fixture
+def index(events, embedder):
+    db, table = events
+    idx = SearchIndex(db, table, embedder=embedder, start_worker=False)
+    idx.catch_up()
+    yield idx
+    idx.close()
+
+
+def seqs(outcome) -> list[int]:
+    return [hit.seq for hit in outcome.hits]
+
+
+# -- pure pieces ------------------------------------------------------------------------------
+
+
+def test_rrf_rewards_agreement_and_breaks_ties_by_seq():
+    fused = rrf_fuse({"fulltext": [5, 3, 9], "vector": [3, 8, 5]})
+    assert [seq for seq, _, _ in fused][:2] == [3, 5]
+    assert dict((s, legs) for s, _, legs in fused)[3] == ("fulltext", "vector")
+    tie = rrf_fuse({"fulltext": [9], "vector": [4]})
+    assert [seq for seq, _, _ in tie] == [4, 9]
+
+
+def test_merge_ranges_joins_overlaps_and_neighbours():
+    assert merge_ranges([(10, 12), (1, 3), (4, 5), (11, 20), (30, 29)]) == [(1, 5), (10, 20)]
+
+
+def test_filters_are_expressions_not_pasted_strings():
+    where = build_filter("x' OR '1'='1", kinds=["note"], scope="live", squashed_ranges=[(2, 4)])
+    sql = where.to_sql()
+    assert "'x'' OR ''1''=''1'" in sql  # the quote is escaped by lancedb.expr
+    assert build_filter("s", scope="squashed", squashed_ranges=[]) is None
+    assert build_filter("s", seq_min=5, seq_max=4) is None
+    with pytest.raises(InvalidArgument, match="all, squashed, live"):
+        build_filter("s", scope="everything")
+
+
+def test_query_terms_drop_stop_words_and_suffixes():
+    assert query_terms("Why did the tests keep failing?") == ["test", "keep", "fail"]
+
+
+def test_snippet_is_centred_on_the_match_and_bounded():
+    text = "filler words here. " * 300 + "the rare MARKER phrase appears here " + "more filler text. " * 300
+    snippet = make_snippet(text, query_terms("marker"), 40, lambda s: len(s) // 4 + 1)
+    assert "MARKER" in snippet
+    assert snippet.startswith("…") and snippet.endswith("…")
+    assert len(snippet) // 4 + 1 <= 40
+    head = make_snippet(text, query_terms("absent"), 40, lambda s: len(s) // 4 + 1)
+    assert head.startswith("filler") and head.endswith("…")
+
+
+# -- retrieval --------------------------------------------------------------------------------
+
+
+def test_hybrid_finds_a_paraphrase_that_full_text_misses(events, embedder):
+    db, table = events
+    fulltext = SearchIndex(db, table, semantic=False, start_worker=False)
+    hybrid = SearchIndex(db, table, embedder=embedder, start_worker=False)
+    try:
+        hybrid.catch_up()
+        ft = fulltext.search("s1", PARAPHRASE_QUERY_NO_SHARED_WORDS, limit=5)
+        hy = hybrid.search("s1", PARAPHRASE_QUERY_NO_SHARED_WORDS, limit=5)
+        assert ft.mode == MODE_FULLTEXT
+        assert TARGET_SEQ not in seqs(ft)
+        assert hy.mode == MODE_HYBRID and hy.not_embedded == 0
+        assert TARGET_SEQ in seqs(hy)
+        assert "vector" in next(h for h in hy.hits if h.seq == TARGET_SEQ).via
+    finally:
+        fulltext.close()
+        hybrid.close()
+
+
+def test_keyword_hits_come_from_full_text_with_a_centred_snippet(index):
+    outcome = index.search("s1", "alembic revision", limit=3)
+    assert outcome.hits[0].seq == 13
+    assert "fulltext" in outcome.hits[0].via
+    assert "alembic" in outcome.hits[0].snippet
+
+
+def test_no_session_sees_another_sessions_events(index):
+    outcome = index.search("s1", "zebra crossing sightings", limit=10)
+    assert all("zebra" not in hit.snippet for hit in outcome.hits)
+    other = index.search("s2", "payment gateway 503", limit=10)
+    assert sorted(seqs(other)) == [0, 1, 2]
+    assert all("zebra" in hit.snippet for hit in other.hits)
+    assert index.search("s3", "payment", limit=5).hits == ()
+    assert index.search("s1' OR session = 's2", "zebra", limit=5).hits == ()
+
+
+def test_filters_on_kind_tool_and_seq_range(index):
+    by_kind = index.search("s1", "tests checkout", limit=10, kinds=["tool_call"])
+    assert by_kind.hits and all(hit.kind == "tool_call" for hit in by_kind.hits)
+    by_tool = index.search("s1", "edited file", limit=10, tools=["edit"])
+    assert by_tool.hits and all(hit.tool == "edit" for hit in by_tool.hits)
+    without = index.search("s1", "pytest command", limit=20, exclude_tools=["bash"])
+    assert all(hit.tool != "bash" for hit in without.hits)
+    ranged = index.search("s1", "checkout tests payment", limit=20, seq_min=5, seq_max=12)
+    assert ranged.hits and all(5 <= hit.seq <= 12 for hit in ranged.hits)
+
+
+def test_scope_squashed_and_live(index):
+    squashed = [(0, 8)]
+    inside = index.search("s1", "payment gateway backoff", limit=20, scope="squashed", squashed_ranges=squashed)
+    assert inside.hits and all(0 <= hit.seq <= 8 for hit in inside.hits)
+    live = index.search("s1", "payment gateway backoff", limit=20, scope="live", squashed_ranges=squashed)
+    assert live.hits and all(hit.seq > 8 for hit in live.hits)
+    empty = index.search("s1", "payment", scope="squashed", squashed_ranges=[])
+    assert empty.hits == () and "no squashed" in empty.note
+
+
+def test_results_fit_the_token_budget_and_are_deterministic(index, events):
+    db, table = events
+    long_text = "setup noise " * 2000 + "the flamingo deployment token expired " + "teardown noise " * 2000
+    table.add(rows_for("s1", [("tool_result", "bash", long_text)], start=len(LOG)))
+    index.catch_up("s1")
+    count = lambda s: len(s) // 4 + 1  # noqa: E731
+    index._count_tokens = count
+    outcome = index.search("s1", "flamingo deployment", limit=5, max_tokens=200)
+    assert outcome.hits[0].seq == len(LOG) and "flamingo" in outcome.hits[0].snippet
+    assert sum(count(hit.snippet) for hit in outcome.hits) <= 200
+    tight = index.search("s1", "checkout payment tests", limit=10, max_tokens=100)
+    assert tight.truncated and len(tight.hits) == 100 // 30
+    assert index.search("s1", "checkout payment tests", limit=10, max_tokens=100) == tight
+
+
+def test_query_validation(index):
+    with pytest.raises(InvalidArgument, match="query is empty"):
+        index.search("s1", "   ")
+    with pytest.raises(InvalidArgument, match="scope"):
+        index.search("s1", "x", scope="bogus")
+    odd = index.search("s1", '"unbalanced ( AND OR NOT *', limit=3)
+    assert odd.mode == MODE_HYBRID  # odd syntax is plain words, never an error
+
+
+# -- freshness ----------------------------------------------------------------------------------
+
+
+def test_a_small_unembedded_tail_is_embedded_during_the_search(index, events):
+    db, table = events
+    table.add(rows_for("s1", [("assistant", "", "The cron job that sends invoices now runs at 02:00 UTC.")], len(LOG)))
+    outcome = index.search("s1", "scheduled billing task timing", limit=5)
+    assert outcome.mode == MODE_HYBRID
+    assert outcome.not_embedded == 1 and outcome.embedded_inline == 1
+    assert len(LOG) in seqs(outcome)
+
+
+def test_a_large_tail_falls_back_to_full_text_and_says_so(index, events):
+    db, table = events
+    fresh = [("note", "", f"queue worker {i} processed batch {i}") for i in range(20)]
+    fresh.append(("note", "", "the kangaroo migration finished"))
+    table.add(rows_for("s1", fresh, start=len(LOG)))
+    outcome = index.search("s1", "kangaroo migration", limit=5)
+    assert outcome.mode == MODE_HYBRID_TAIL
+    assert outcome.not_embedded == 21 and outcome.embedded_inline == 0
+    assert "full text only" in outcome.note
+    assert outcome.hits[0].seq == len(LOG) + 20  # found by its words all the same
+    assert index.catch_up("s1") == 21
+    after = index.search("s1", "kangaroo migration", limit=5)
+    assert after.mode == MODE_HYBRID and after.not_embedded == 0
+
+
+def test_the_background_thread_embeds_after_notify(events, embedder):
+    db, table = events
+    idx = SearchIndex(db, table, embedder=embedder, idle_seconds=0.2)
+    try:
+        deadline = time.monotonic() + 60
+        while idx._count_unembedded("s1", None) and time.monotonic() < deadline:
+            time.sleep(0.1)  # the first pass discovers sessions that are behind
+        assert idx._count_unembedded("s1", None) == 0
+        table.add(rows_for("s1", [("note", "", f"later note {i}") for i in range(30)], start=len(LOG)))
+        idx.notify_appended("s1", 30)
+        while idx._count_unembedded("s1", None) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert idx._count_unembedded("s1", None) == 0
+        assert idx.search("s1", "later note", limit=3).mode == MODE_HYBRID
+    finally:
+        idx.close()
+    assert not idx._worker.is_alive()
+
+
+def test_a_new_process_reopens_and_searches(index, db_path, embedder):
+    index.close()
+    db = lancedb.connect(db_path)
+    reopened = SearchIndex(db, db.open_table("events"), embedder=embedder, start_worker=False)
+    try:
+        outcome = reopened.search("s1", PARAPHRASE_QUERY, limit=5)
+        assert outcome.mode == MODE_HYBRID and outcome.not_embedded == 0
+        assert TARGET_SEQ in seqs(outcome)
+        assert reopened.catch_up() == 0  # nothing embedded twice
+    finally:
+        reopened.close()
+
+
+def test_vectors_written_by_another_handle_are_seen(events, embedder, db_path):
+    db, table = events
+    writer = SearchIndex(lancedb.connect(db_path), lancedb.connect(db_path).open_table("events"),
+                         embedder=embedder, start_worker=False)
+    reader = SearchIndex(db, table, embedder=embedder, start_worker=False)
+    try:
+        assert writer.catch_up() == len(LOG) + 3
+        outcome = reader.search("s1", PARAPHRASE_QUERY, limit=5)
+        assert outcome.not_embedded == 0 and TARGET_SEQ in seqs(outcome)
+    finally:
+        writer.close()
+        reader.close()
+
+
+# -- maintenance and settings -------------------------------------------------------------------
+
+
+def test_maintenance_builds_indexes_and_search_still_works(index, events):
+    db, table = events
+    index._vector_index_min_rows = 20
+    index.maintain()
+    assert any(i.index_type == "FTS" for i in table.list_indices())
+    vector_indexes = [tuple(i.columns) for i in db.open_table("vectors").list_indices()]
+    assert ("vector",) in vector_indexes and ("session",) in vector_indexes
+    table.add(rows_for("s1", [("note", "", "the walrus protocol was adopted")], start=len(LOG)))
+    outcome = index.search("s1", "walrus protocol", limit=3)
+    assert outcome.hits[0].seq == len(LOG)  # rows added after the index are still searched
+    assert TARGET_SEQ in seqs(index.search("s1", PARAPHRASE_QUERY, limit=5))
+
+
+def test_semantic_off_never_loads_the_model(events):
+    db, table = events
+    idx = SearchIndex(db, table, semantic=False, start_worker=False)
+    try:
+        outcome = idx.search("s1", "alembic", limit=3)
+        assert outcome.mode == MODE_FULLTEXT and outcome.hits[0].seq == 13
+        assert idx.catch_up() == 0
+        assert "vectors" not in db.table_names()
+    finally:
+        idx.close()
+
+
+def test_a_broken_model_degrades_to_full_text(events, tmp_path):
+    db, table = events
+    bad = tmp_path / "model.onnx"
+    bad.write_bytes(b"broken")
+    idx = SearchIndex(db, table, embedder=Embedder(model_path=bad, model_sha256="0" * 64), start_worker=False)
+    try:
+        outcome = idx.search("s1", "alembic", limit=3)
+        assert outcome.mode == MODE_FULLTEXT and "semantic layer unavailable" in outcome.note
+        assert outcome.hits[0].seq == 13
+    finally:
+        idx.close()
+
+
+def test_full_text_rank_stands_in_for_events_not_embedded_yet():
+    fused = rrf_fuse({"fulltext": [40, 3], "vector": [3, 9]}, unranked_twice=[40])
+    assert [seq for seq, _, _ in fused][:2] == [40, 3]

@@ -14,7 +14,7 @@ from mcp.server.mcpserver import Context, MCPServer
 from mcp.types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import BaseModel, Field
 
-from . import __version__
+from . import __version__, schemas
 from .arena import Arena, Reply
 from .config import Settings
 from .skills import builtin_skills_dir, load_catalog
@@ -29,8 +29,8 @@ Skills (load_skill(name) for the full guide):
 {skills}"""
 
 SessionArg = Annotated[str | None, Field(description="session id; omit for this connection's session")]
-READ_ONLY = ToolAnnotations(read_only_hint=True, destructive_hint=False, idempotent_hint=False, open_world_hint=False)
-WRITES = ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=False, open_world_hint=False)
+READ_ONLY = ToolAnnotations(read_only_hint=True)
+WRITES = ToolAnnotations(destructive_hint=False)  # appends records; never rewrites or deletes
 
 
 class FileRecord(BaseModel):
@@ -169,6 +169,8 @@ def build_server(settings: Settings | None = None, arena: Arena | None = None) -
         arguments = _given(record=records or None, path=path, action=action, session=session)
         return to_result(arena_.call(session, "artifact_index", arguments, arena_.artifact_body(records, path, action), connection=connection_key(ctx)))
 
+    for tool in server._tool_manager.list_tools():  # once, at build time: the surface never changes after
+        tool.parameters = schemas.compact(tool.parameters)
     return server
 
 

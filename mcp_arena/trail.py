@@ -31,6 +31,12 @@ class Trail:
     def __init__(self, store: Store, settings: Settings):
         self.store = store
         self.settings = settings
+        try:
+            artifacts.validate_mappings(settings.artifact_mappings)
+        except ValueError as exc:
+            raise InvalidArgument(f"MCP_ARENA_ARTIFACT_MAPPINGS: {exc}") from exc
+        # SWE-agent's `edit` applies to the file opened last: remember it per session (in memory).
+        self._editors: dict[str, artifacts.EditorState] = {}
 
     # -- writing ---------------------------------------------------------------------------------
 
@@ -46,7 +52,11 @@ class Trail:
             if event.kind != "tool_call" or not event.tool:
                 continue
             arguments = _arguments(event.text)
-            for found in artifacts.extract(event.tool, arguments, cwd=cwd, extra_mappings=self.settings.artifact_mappings):
+            editor = self._editors.setdefault(session, artifacts.EditorState())
+            found_actions = artifacts.extract(
+                event.tool, arguments, cwd=cwd, extra_mappings=self.settings.artifact_mappings, state=editor
+            )
+            for found in found_actions:
                 rows.append(self._row(session, event.seq, {"path": found.path, "action": found.action, "note": ""}, event.source))
         self.store.add("artifacts", rows)
         return len(rows)

@@ -34,7 +34,8 @@ async def test_lists_six_tools_with_read_only_hints(client: Client):
     assert sorted(tools) == ["artifact_index", "context_status", "load_skill", "memory_search", "squash", "tag"]
     assert tools["context_status"].annotations.read_only_hint is True
     assert tools["memory_search"].annotations.read_only_hint is True
-    assert tools["squash"].annotations.read_only_hint is False
+    assert tools["squash"].annotations.read_only_hint is not True
+    assert tools["squash"].annotations.destructive_hint is False  # it appends, never rewrites
     for tool in tools.values():
         assert "session" in tool.input_schema["properties"]
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import os
 import re
 import secrets
 import threading
@@ -74,6 +75,9 @@ class Arena:
 
         self.search = SearchRuntime(settings, self.store, self.count_tokens)
         self.trail = trail.Trail(self.store, settings)
+        from .feeds.runtime import TranscriptRuntime
+
+        self.transcript = TranscriptRuntime(self, settings, os.getcwd()) if settings.transcript else None
 
     # -- plumbing --------------------------------------------------------------------------------
 
@@ -96,7 +100,9 @@ class Arena:
     # -- sessions --------------------------------------------------------------------------------
 
     def default_session(self, connection: str = "") -> str:
-        """The session used when a call names none: the configured one, else one per connection."""
+        """The session used when a call names none: the transcript's, the configured one, else one per connection."""
+        if self.transcript is not None and self.transcript.session:
+            return self.transcript.session
         if self.settings.session:
             return self.settings.session
         with self._ledgers_guard:
@@ -228,6 +234,8 @@ class Arena:
         shows_skill: str | None = None,
     ) -> Reply:
         """Run one tool of this server as an arena step: log the call, the result and any guide."""
+        if self.transcript is not None:
+            self.transcript.sync()  # the host's turns since the last call come first in the log
         try:
             session_id, named = self.resolve_session(session, connection)
             if named:

@@ -1,0 +1,192 @@
+"""The transcript feed as the engine uses it: follow the host's session file, bind it to a session.
+
+`TranscriptRuntime(arena, settings, cwd)` follows `settings.transcript`:
+
+- a path: that file;
+- `auto`: the newest `*.jsonl` of the Claude Code project folder of `cwd`
+  (the folder the host started the server in; see `locate.py`). The folder
+  is re-listed only when its modification time changes (a new session file
+  appeared, e.g. after `/clear`), so a sync with nothing new costs one or two
+  `stat`s. Limits: two Claude Code windows in one folder write two files and
+  the newest by mtime wins, which can flip between them; a host that does not
+  start the server in the project folder needs an explicit path.
+
+The arena session is the Claude Code `sessionId` (origin "transcript", label
+the file path). `sync()` turns the lines appended since the last sync into
+events, gives each main-thread API response a usage sample (the exact size of
+the context the model was sent), appends them, and persists the feed's
+position in `feed_state` so a restarted server resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+import threading
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from lancedb.expr import col, lit
+
+from ..config import Settings
+from ..events import EventDraft
+from ..store import Store, of_session
+from . import formats, locate
+from .claude_code import SYNTHETIC_MODEL
+from .live import ClaudeCodeFeed
+
+log = logging.getLogger(__name__)
+
+FEED_NAME = "transcript"
+CONTEXT_FIELDS = ("input_tokens", "cache_read_input_tokens", "cache_creation_input_tokens")
+
+
+def context_tokens(usage: dict[str, Any]) -> int:
+    """What the model was sent in one request: fresh input plus cache reads and writes."""
+    return sum(int(usage.get(name) or 0) for name in CONTEXT_FIELDS)
+
+
+class UsageSampler:
+    """Adds `meta["usage_sample"]` to the first usage of each main-thread API response.
+
+    A response's later lines repeat its usage with the final `output_tokens`;
+    the input side is unchanged, so sampling them again would add zero-growth
+    turns and halve the per-turn growth the dashboard reports.
+    """
+
+    def __init__(self, window: int, last_message: str = "") -> None:
+        self.window = window
+        self.last_message = last_message
+
+    def apply(self, drafts: Iterable[EventDraft]) -> list[EventDraft]:
+        return [self._sampled(draft) for draft in drafts]
+
+    def _sampled(self, draft: EventDraft) -> EventDraft:
+        usage = draft.meta.get("usage") if draft.kind == "assistant" else None
+        if not isinstance(usage, dict) or draft.meta.get("sidechain") or draft.meta.get("model") == SYNTHETIC_MODEL:
+            return draft
+        message = str(draft.meta.get("message_id") or "")
+        if message and message == self.last_message:
+            return draft
+        self.last_message = message
+        sample = {"used": context_tokens(usage), "window": self.window, "source": "transcript"}
+        return dataclasses.replace(draft, meta={**draft.meta, "usage_sample": sample})
+
+
+def newest_feed_state(store: Store, session: str, feed: str, after_ts: float = 0.0) -> tuple[dict[str, Any], float] | None:
+    """The newest persisted state of a feed (written after `after_ts`), with its timestamp."""
+    where = of_session(session) & (col("feed") == lit(feed)) & (col("ts") > lit(after_ts))
+    rows = store.tables["feed_state"].search().where(where).limit(None).to_arrow().to_pylist()
+    if not rows:
+        return None
+    newest = max(rows, key=lambda row: row["ts"])
+    return json.loads(newest["state"]), newest["ts"]
+
+
+def save_feed_state(store: Store, session: str, feed: str, state: dict[str, Any]) -> float:
+    ts = time.time()
+    store.add("feed_state", [{"session": session, "feed": feed, "state": json.dumps(state, sort_keys=True), "ts": ts}])
+    return ts
+
+
+class TranscriptRuntime:
+    def __init__(self, arena: Any, settings: Settings, cwd: str | Path) -> None:
+        self.arena = arena
+        self.settings = settings
+        self.cwd = str(cwd)
+        self.session: str | None = None
+        self.path: Path | None = None
+        self._feed: ClaudeCodeFeed | None = None
+        self._sampler = UsageSampler(settings.window_tokens)
+        self._state_ts = 0.0
+        self._file_stamp: tuple[int, int, int] | None = None
+        self._folder_stamp: int | None = None
+        self._guard = threading.Lock()
+
+    # -- the public side -------------------------------------------------------------------------
+
+    def sync(self) -> int:
+        """Append what the host wrote since the last sync; the number of events appended. Never raises."""
+        try:
+            with self._guard:
+                self._follow_newest()
+                if self._feed is None or not self._file_grew():
+                    return 0
+                return self._read_and_append()
+        except Exception as exc:  # the feed must never take a tool call down
+            log.warning("transcript feed: sync of %s failed: %s", self.path, exc)
+            return 0
+
+    # -- which file, which session ----------------------------------------------------------------
+
+    def _follow_newest(self) -> None:
+        if self.settings.transcript != "auto":
+            if self._feed is None:
+                self._bind(Path(self.settings.transcript).expanduser())
+            return
+        if self._feed is not None and not self._folder_changed():
+            return
+        newest = locate.newest_transcript(self.cwd)
+        if newest is not None and newest != self.path:
+            self._bind(newest)
+
+    def _folder_changed(self) -> bool:
+        folder = self.path.parent if self.path else None
+        try:
+            stamp = os.stat(folder).st_mtime_ns if folder else None
+        except OSError:
+            stamp = None
+        changed = stamp != self._folder_stamp
+        self._folder_stamp = stamp
+        return changed
+
+    def _bind(self, path: Path) -> None:
+        if not path.is_file():
+            return  # not written yet: the host creates it with the first message
+        session = formats.claude_code_session_id(path)
+        self.arena.ensure_session(session, origin="transcript", label=str(path))
+        saved = newest_feed_state(self.arena.store, session, FEED_NAME)
+        state, self._state_ts = saved if saved else ({}, 0.0)
+        self._feed = ClaudeCodeFeed(path, state.get("feed"), source="transcript")
+        self._sampler = UsageSampler(self.settings.window_tokens, state.get("last_message", ""))
+        self.session, self.path, self._file_stamp = session, path, None
+        if self._folder_stamp is None:
+            self._folder_changed()
+        log.info("transcript feed: following %s as session %s", path, session)
+
+    # -- reading ---------------------------------------------------------------------------------
+
+    def _file_grew(self) -> bool:
+        try:
+            stat = os.stat(self.path)
+        except OSError:
+            return False
+        stamp = (stat.st_ino, stat.st_size, stat.st_mtime_ns)
+        grew = stamp != self._file_stamp
+        self._file_stamp = stamp
+        return grew
+
+    def _read_and_append(self) -> int:
+        self._adopt_newer_state()
+        before = self._feed.tail.offset
+        drafts = self._sampler.apply(self._feed.poll())
+        if self._feed.tail.offset == before and not drafts:
+            return 0
+        events = self.arena.append(self.session, drafts, cwd=self.cwd)
+        state = {"feed": self._feed.state(), "last_message": self._sampler.last_message, "path": str(self.path)}
+        self._state_ts = save_feed_state(self.arena.store, self.session, FEED_NAME, state)
+        return len(events)
+
+    def _adopt_newer_state(self) -> None:
+        # A hook process may have read part of the file since our last sync: resume from its position.
+        saved = newest_feed_state(self.arena.store, self.session, FEED_NAME, after_ts=self._state_ts)
+        if saved is None:
+            return
+        state, self._state_ts = saved
+        self._feed = ClaudeCodeFeed(self.path, state.get("feed"), source="transcript")
+        self._sampler.last_message = state.get("last_message", "")
+

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
+from pydantic_settings import SettingsError
 
 from .config import Settings
 from .errors import ArenaError
@@ -104,6 +105,9 @@ def main(argv: list[str] | None = None) -> int:
         return COMMANDS[args.command](args, settings)
     except ValidationError as exc:
         print(f"mcp-arena: bad setting: {_first_error(exc)}", file=sys.stderr)
+        return 2
+    except SettingsError as exc:
+        print(f"mcp-arena: bad setting: {exc} (check the MCP_ARENA_* variables)", file=sys.stderr)
         return 2
     except ArenaError as exc:
         print(f"mcp-arena: {exc}", file=sys.stderr)

@@ -6,11 +6,11 @@ One environment variable moves all state: MCP_ARENA_HOME (or --home).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 import platformdirs
 from pydantic import Field, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 def default_home() -> Path:
@@ -39,7 +39,7 @@ class Settings(BaseSettings):
     max_summary_tokens: int = Field(4_000, ge=100, description="largest summary squash accepts")
     summary_versions: int = Field(20, ge=1, description="anchored summary versions kept for listing")
 
-    skill_dirs: list[Path] = Field(default_factory=list, description="extra skill folders (user skills)")
+    skill_dirs: Annotated[list[Path], NoDecode] = Field(default_factory=list, description="extra skill folders, ':'-separated")
     remind_after_steps: int = Field(10, ge=1, description="steps before a skill reminder is attached")
     reload_after_errors: int = Field(2, ge=1, description="consecutive errors that re-attach a full guide")
 

@@ -116,10 +116,16 @@ def status(ledger: Ledger, settings: Settings) -> StatusResult:
 
 
 def turn_growth(ledger: Ledger, settings: Settings) -> float:
-    """Tokens per turn: the real growth between transcript figures when there are some, else the log's rate."""
-    transcript = [s for s in ledger.samples if s.source == "transcript"][-(settings.turns_window + 1) :]
-    if len(transcript) >= 2:
-        growth = [later.used - earlier.used for earlier, later in zip(transcript, transcript[1:]) if later.used >= earlier.used]
+    """Tokens per turn: the real growth between usage figures of the newest source when there are
+    two or more (per transcript turn, or per step between reports), else the log's own rate."""
+    if ledger.samples:
+        source = ledger.samples[-1].source
+        recent = [s for s in ledger.samples if s.source == source][-(settings.turns_window + 1) :]
+        growth = [
+            (later.used - earlier.used) / (1 if source == "transcript" else max(ledger.steps_between(earlier.seq, later.seq), 1))
+            for earlier, later in zip(recent, recent[1:])
+            if later.used >= earlier.used
+        ]
         if growth:
             return sum(growth) / len(growth)
     return ledger.tokens_per_step(settings.turns_window)

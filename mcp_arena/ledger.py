@@ -142,6 +142,10 @@ class Ledger:
     def steps_after(self, seq: int) -> int:
         return len(self.step_seqs) - bisect.bisect_right(self.step_seqs, seq)
 
+    def steps_between(self, after_seq: int, upto_seq: int) -> int:
+        """Steps (tool calls) with after_seq < seq <= upto_seq."""
+        return bisect.bisect_right(self.step_seqs, upto_seq) - bisect.bisect_right(self.step_seqs, after_seq)
+
     def agent_tags(self) -> list[Tag]:
         return [tag for tag in self.tags.values() if tag.origin != "backup"]
 
@@ -150,12 +154,11 @@ class Ledger:
         return tags[-1] if tags else None
 
     def tokens_per_step(self, window: int) -> float:
-        """Average tokens logged per step over the last `window` steps."""
-        if not self.step_seqs:
+        """Average tokens logged per completed step over the last `window` steps (the newest step may be in progress)."""
+        completed = self.step_seqs[-(window + 1) :]
+        if len(completed) < 2:
             return 0.0
-        recent = self.step_seqs[-window:]
-        span = self.total_tokens - self.cumulative[recent[0]]
-        return span / len(recent)
+        return (self.cumulative[completed[-1]] - self.cumulative[completed[0]]) / (len(completed) - 1)
 
     def anchored_summary(self) -> str:
         """The session's running anchored summary: the newest record's, honouring undos."""

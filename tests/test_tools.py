@@ -185,3 +185,13 @@ async def test_every_call_and_result_is_logged_with_tokens(settings: Settings):
         assert all(e["tokens"] > 0 for e in events if e["text"])
     finally:
         arena.close()
+
+
+async def test_turns_left_follow_reported_growth(client: Client):
+    unknown = (await ok(client, "context_status")).structured_content
+    assert unknown["turns_left"] is None  # no completed step yet: no rate to extrapolate
+    await ok(client, "context_status", used_tokens=100_000, window_tokens=200_000)
+    await ok(client, "tag", name="a")
+    status = (await ok(client, "context_status", used_tokens=110_000, window_tokens=200_000)).structured_content
+    # 10,000 tokens over 2 steps between the reports: 5,000 per turn; 50,000 to stage 1 at 80%
+    assert status["tokens_per_turn"] == 5_000 and status["turns_left"] == 10

@@ -164,23 +164,7 @@ class Arena:
 
     def _load_records(self, ledger: Ledger) -> None:
         tags = [Tag(r["name"], r["seq"], r["note"], r["origin"]) for r in self.store.rows("tags", ledger.session)]
-        squashes = [
-            SquashRecord(
-                record=r["record"],
-                op=r["op"],
-                from_seq=r["from_seq"],
-                to_seq=r["to_seq"],
-                tag=r["tag"],
-                summary=r["summary"],
-                anchored=r["anchored"],
-                filled=tuple(json.loads(r["filled"] or "[]")),
-                tokens_before=r["tokens_before"],
-                tokens_after=r["tokens_after"],
-                undoes=r["undoes"],
-                seq=r["seq"],
-            )
-            for r in self.store.rows("squashes", ledger.session, order_by="record")
-        ]
+        squashes = [SquashRecord.from_row(r) for r in self.store.rows("squashes", ledger.session, order_by="record")]
         ledger.set_records(tags, squashes)
 
     def _fold(self, ledger: Ledger, event: Event) -> None:

@@ -9,6 +9,7 @@ status and tag stay O(1) in the length of the history.
 from __future__ import annotations
 
 import bisect
+import json
 from array import array
 from dataclasses import dataclass, field
 from typing import Any
@@ -41,6 +42,15 @@ class SquashRecord:
     tokens_after: int
     undoes: int
     seq: int
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> SquashRecord:
+        fields = {name: row[name] for name in cls.__dataclass_fields__ if name != "filled"}
+        return cls(**fields, filled=tuple(json.loads(row["filled"] or "[]")))
+
+    def row(self, session: str, ts: float) -> dict[str, Any]:
+        fields = {name: getattr(self, name) for name in self.__dataclass_fields__}
+        return {**fields, "session": session, "filled": json.dumps(list(self.filled)), "ts": ts}
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,6 @@ active squash and restores the summary before it.
 
 from __future__ import annotations
 
-import json
 import time
 from typing import TYPE_CHECKING
 
@@ -169,25 +168,5 @@ def versions(ledger: Ledger, keep: int) -> list[SquashRecord]:
 
 
 def _append(arena: Arena, ledger: Ledger, record: SquashRecord) -> None:
-    arena.store.add(
-        "squashes",
-        [
-            {
-                "session": ledger.session,
-                "record": record.record,
-                "op": record.op,
-                "from_seq": record.from_seq,
-                "to_seq": record.to_seq,
-                "tag": record.tag,
-                "summary": record.summary,
-                "anchored": record.anchored,
-                "filled": json.dumps(list(record.filled)),
-                "tokens_before": record.tokens_before,
-                "tokens_after": record.tokens_after,
-                "undoes": record.undoes,
-                "seq": record.seq,
-                "ts": time.time(),
-            }
-        ],
-    )
+    arena.store.add("squashes", [record.row(ledger.session, time.time())])
     ledger.squashes.append(record)

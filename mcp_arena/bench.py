@@ -1,0 +1,582 @@
+"""`mcp-arena bench`: the figures of seed 002, measured, with the targets they are held to.
+
+    mcp-arena bench [--sizes 1000,10000,100000] [--smoke] [--iterations N] [--out DIR]
+
+Writes `bench.json` and `bench.md` (to --out, default the current folder):
+
+- ingestion into the log (events/s through `Arena.append`, 1,000 drafts a call)
+  while seeding one generated session per size;
+- embedding catch-up (events/s of `SearchIndex.catch_up` on a sample); the bulk
+  of the seeded sessions then gets deterministic random unit vectors written
+  straight into the vectors table, so that search runs on a full vector layer
+  without minutes of embedding (search cost depends on the count, not the values);
+- LanceDB folder size per 10,000 events, before and after maintenance;
+- round trip of every tool through a real client over stdio (p50/p95/p99) per
+  size, next to a floor measured on the same connection: `load_skill` with no
+  name (the arena's fixed per-call cost), and `tools/list` (protocol only; the
+  server answers no `ping`);
+- squash time vs range length; incremental summary update vs regenerating
+  from the whole history;
+- cold start: process start to `initialize` answered and to the first
+  `memory_search` answered;
+- peak RSS of each server (VmHWM) and of the bench process (ingestion);
+- tokens of the always-visible surface (instructions + tools/list as received).
+
+This module also registers the `eval` and `simulate` commands. It is imported
+by every `mcp-arena` invocation (serve included), so it imports nothing heavy
+at module level.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from .cli import EXTRA_COMMANDS
+
+FULL_SIZES = (1_000, 10_000, 100_000)
+SMOKE_SIZES = (200,)
+BATCH = 1_000
+TOOLS = ("context_status", "tag", "memory_search", "artifact_index", "load_skill")
+FLOOR_TOOL = "load_skill"  # with no name: the catalog; the arena's fixed per-call cost and nothing else
+PROTOCOL = "tools/list"  # refreshed each time: a round trip with no arena work at all (the server has no ping)
+QUERIES = (
+    "redis timeout error",
+    "ModuleNotFoundError auth_helpers",
+    "pytest billing passed",
+    "connection pool instead of one connection per request",
+    "which files changed in the cache module",
+)
+TARGETS = (
+    # (key, label, target value, comparison)
+    ("status_p95_ms", "context_status p95 at the largest size (ms)", 15.0, "<="),
+    ("tag_p95_ms", "tag p95 at the largest size (ms)", 15.0, "<="),
+    ("status_growth", "context_status p95 growth smallest→largest size (×)", 1.5, "<="),
+    ("tag_growth", "tag p95 growth smallest→largest size (×)", 1.5, "<="),
+    ("search_p95_ms", "memory_search p95 at the largest size (ms)", 60.0, "<="),
+    ("ingest_eps", "ingestion into the log (events/s)", 5_000.0, ">="),
+    ("embed_eps", "embedding catch-up (events/s)", 300.0, ">="),
+    ("initialize_s", "process start → initialize answered (s)", 1.0, "<="),
+    ("surface_tokens", "always-visible surface (tokens)", 1_500.0, "<="),
+)
+
+
+def log(message: str) -> None:
+    print(f"bench: {message}", file=sys.stderr, flush=True)
+
+
+def percentile(samples: list[float], pct: float) -> float:
+    """Nearest-rank percentile."""
+    ordered = sorted(samples)
+    rank = max(1, min(len(ordered), round(pct / 100 * len(ordered) + 0.5)))
+    return ordered[rank - 1]
+
+
+def summary_of(samples_ms: list[float]) -> dict[str, float]:
+    return {
+        "n": len(samples_ms),
+        "p50_ms": round(percentile(samples_ms, 50), 2),
+        "p95_ms": round(percentile(samples_ms, 95), 2),
+        "p99_ms": round(percentile(samples_ms, 99), 2),
+        "mean_ms": round(statistics.fmean(samples_ms), 2),
+    }
+
+
+def folder_bytes(path: Path) -> int:
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+
+
+def session_name(size: int) -> str:
+    return f"bench-{size}"
+
+
+# -- seeding and the log -------------------------------------------------------------------------
+
+
+def bench_settings(home: Path, **overrides: Any):
+    from .config import Settings
+
+    return Settings(home=home, session="", transcript="", skill_dirs=[], **overrides)
+
+
+def seed(home: Path, sizes: tuple[int, ...]) -> dict[str, Any]:
+    """One generated session per size, appended 1,000 drafts a call; the log's ingestion rate."""
+    from .arena import Arena
+    from .workload import generated_session
+
+    arena = Arena(bench_settings(home, semantic=False))
+    rows = []
+    try:
+        arena.count_tokens("warm up")
+        for size in sizes:
+            drafts = generated_session(size, seed=size)
+            session = session_name(size)
+            arena.ensure_session(session, origin="import", label="bench")
+            started = time.perf_counter()
+            for start in range(0, size, BATCH):
+                arena.append(session, drafts[start : start + BATCH])
+            elapsed = time.perf_counter() - started
+            rows.append({"events": size, "seconds": round(elapsed, 3), "events_per_s": round(size / elapsed)})
+            log(f"seeded {size:,} events in {elapsed:.1f} s")
+        arena.store.wait_for_maintenance()
+    finally:
+        arena.close()
+    total = sum(r["events"] for r in rows)
+    seconds = sum(r["seconds"] for r in rows)
+    return {"batch": BATCH, "per_size": rows, "events_per_s": round(total / seconds), "bench_peak_rss_mb": _self_rss_mb()}
+
+
+def _self_rss_mb() -> float:
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
+def storage(home: Path, events: int) -> dict[str, Any]:
+    """The LanceDB folder per 10,000 events, as ingestion left it and after maintenance (versions cleaned)."""
+    from .arena import Arena
+
+    database = home / "arena.lancedb"
+    before = folder_bytes(database)
+    arena = Arena(bench_settings(home, semantic=False, keep_versions_seconds=0))
+    try:
+        started = time.perf_counter()
+        arena.store.maintain()
+        arena.search.index.maintain()
+        seconds = time.perf_counter() - started
+    finally:
+        arena.close()
+    after = folder_bytes(database)
+    per = 10_000 / events
+    return {
+        "events": events,
+        "before_mb_per_10k": round(before * per / 2**20, 2),
+        "after_mb_per_10k": round(after * per / 2**20, 2),
+        "maintenance_s": round(seconds, 2),
+        "note": "before: as ingestion left it (background compaction every 1,000 rows, versions kept 1 h); after: optimize with versions cleaned",
+    }
+
+
+# -- the vector layer ------------------------------------------------------------------------------
+
+
+def embedding_rate(home: Path, sample: int) -> dict[str, Any]:
+    """Events/s of the real embedding catch-up over a fresh sample session."""
+    from .arena import Arena
+    from .search import SearchIndex
+    from .workload import generated_session
+
+    session = "bench-embed"
+    arena = Arena(bench_settings(home, semantic=False))
+    try:
+        arena.ensure_session(session, origin="import", label="bench")
+        drafts = generated_session(sample, seed=3)
+        for start in range(0, sample, BATCH):
+            arena.append(session, drafts[start : start + BATCH])
+        index = SearchIndex(arena.store.db, arena.store.tables["events"], semantic=True, start_worker=False)
+        index.search(session, "warm up the model", limit=1)  # loads the model outside the timing
+        started = time.perf_counter()
+        embedded = index.catch_up(session)
+        seconds = time.perf_counter() - started
+        index.close()
+    finally:
+        arena.close()
+    return {"events": embedded, "seconds": round(seconds, 2), "events_per_s": round(embedded / seconds) if seconds else None, "threads": os.cpu_count()}
+
+
+def fill_vectors(home: Path, sizes: tuple[int, ...]) -> dict[str, Any]:
+    """Deterministic random unit vectors for every seeded event still without one; then the vector indexes."""
+    import lancedb
+    import numpy as np
+    import pyarrow as pa
+    from lancedb.expr import col, lit
+
+    from .search import DIMENSION, VECTORS_SCHEMA, VECTORS_TABLE
+
+    db = lancedb.connect(str(home / "arena.lancedb"))
+    events = db.open_table("events")
+    vectors = db.create_table(VECTORS_TABLE, schema=VECTORS_SCHEMA, exist_ok=True)
+    written = 0
+    for size in sizes:
+        session = session_name(size)
+        rows = events.search().where(col("session") == lit(session)).select(["seq", "kind", "tool"]).limit(None).to_arrow()
+        rng = np.random.default_rng(size)
+        for start in range(0, rows.num_rows, 20_000):
+            part = rows.slice(start, 20_000)
+            matrix = rng.standard_normal((part.num_rows, DIMENSION)).astype(np.float32)
+            matrix /= np.linalg.norm(matrix, axis=1, keepdims=True)
+            flat = pa.array(matrix.reshape(-1), type=pa.float32())
+            vectors.add(
+                pa.table(
+                    {
+                        "session": pa.array([session] * part.num_rows),
+                        "seq": part["seq"],
+                        "kind": part["kind"],
+                        "tool": part["tool"],
+                        "vector": pa.FixedSizeListArray.from_arrays(flat, DIMENSION),
+                    },
+                    schema=VECTORS_SCHEMA,
+                )
+            )
+            written += part.num_rows
+    return {"synthetic_vectors": written}
+
+
+def build_vector_indexes(home: Path) -> float:
+    from .arena import Arena
+
+    arena = Arena(bench_settings(home, semantic=True, keep_versions_seconds=0))
+    try:
+        started = time.perf_counter()
+        arena.search.index.maintain()
+        return round(time.perf_counter() - started, 2)
+    finally:
+        arena.close()
+
+
+# -- through a real client over stdio --------------------------------------------------------------
+
+
+def server_params(home: Path, session: str):
+    from mcp import StdioServerParameters
+
+    env = {**os.environ, "MCP_ARENA_HOME": str(home), "MCP_ARENA_SESSION": session, "MCP_ARENA_TRANSCRIPT": ""}
+    return StdioServerParameters(command=sys.executable, args=["-m", "mcp_arena", "serve"], env=env)
+
+
+def tool_arguments(tool: str, i: int) -> dict[str, Any]:
+    if tool == "tag":
+        return {"name": f"bench-{i}"}
+    if tool == "memory_search":
+        return {"query": QUERIES[i % len(QUERIES)]}
+    if tool == "artifact_index":
+        return {"path": "src/cache/**"}
+    return {}
+
+
+async def timed_ms(awaitable) -> tuple[float, Any]:
+    started = time.perf_counter()
+    result = await awaitable
+    return (time.perf_counter() - started) * 1000, result
+
+
+async def latency_for(home: Path, size: int, iterations: int) -> dict[str, Any]:
+    """Every tool `iterations` times on one session, interleaved, after one warm-up call each."""
+    from mcp import Client
+
+    async with Client(server_params(home, session_name(size))) as client:
+        pid = server_pid()
+        first = {}
+        for tool in TOOLS:
+            first[tool], result = await timed_ms(client.call_tool(tool, tool_arguments(tool, -1)))
+            _check(tool, result)
+        samples: dict[str, list[float]] = {name: [] for name in (PROTOCOL, *TOOLS)}
+        for i in range(iterations):
+            samples[PROTOCOL].append((await timed_ms(client.list_tools(cache_mode="refresh")))[0])
+            for tool in TOOLS:
+                elapsed, result = await timed_ms(client.call_tool(tool, tool_arguments(tool, i)))
+                _check(tool, result)
+                samples[tool].append(elapsed)
+        squash = await squash_round_trips(client, max(3, iterations // 10))
+        rss = peak_rss_mb(pid)
+    protocol = summary_of(samples[PROTOCOL])
+    tools = {name: summary_of(values) for name, values in samples.items() if name != PROTOCOL}
+    floor = tools[FLOOR_TOOL]
+    for figures in tools.values():
+        figures["p95_over_floor"] = round(figures["p95_ms"] / floor["p95_ms"], 2) if floor["p95_ms"] else None
+    return {
+        "events": size,
+        "floor_tool": FLOOR_TOOL,
+        "protocol_tools_list": protocol,
+        "tools": tools,
+        "first_call_ms": {k: round(v, 1) for k, v in first.items()},
+        "squash_small_range": squash,
+        "server_peak_rss_mb": rss,
+    }
+
+
+async def squash_round_trips(client, count: int) -> dict[str, float]:
+    """squash over a short range (tag, one status call, squash), measured alone since it mutates."""
+    samples = []
+    for i in range(count):
+        await client.call_tool("tag", {"name": f"sq-{i}"})
+        await client.call_tool("context_status", {})
+        elapsed, result = await timed_ms(client.call_tool("squash", {"summary": f"## Current State\nbench squash {i}"}))
+        _check("squash", result)
+        samples.append(elapsed)
+    return summary_of(samples)
+
+
+def _check(tool: str, result) -> None:
+    if result.is_error:
+        raise RuntimeError(f"bench: {tool} failed: {result.content[0].text[:300]}")
+
+
+def server_pid() -> int | None:
+    """The newest child process of this one running the server (stdio clients hide the handle)."""
+    children = []
+    for task in Path("/proc/self/task").glob("*/children"):
+        children += [int(pid) for pid in task.read_text().split()]
+    for pid in sorted(children, reverse=True):
+        try:
+            if b"mcp_arena" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                return pid
+        except OSError:
+            continue
+    return None
+
+
+def peak_rss_mb(pid: int | None) -> float | None:
+    if pid is None:
+        return None
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        return None
+    return None
+
+
+async def cold_start(home: Path, size: int, runs: int) -> dict[str, Any]:
+    """Process start → initialize answered, and → first memory_search answered (model load and ledger rebuild included)."""
+    from mcp import Client
+
+    initialize, first_search = [], []
+    for _ in range(runs):
+        started = time.perf_counter()
+        async with Client(server_params(home, session_name(size))) as client:
+            initialize.append(time.perf_counter() - started)
+            result = await client.call_tool("memory_search", {"query": QUERIES[0]})
+            _check("memory_search", result)
+            first_search.append(time.perf_counter() - started)
+    return {
+        "events": size,
+        "runs": runs,
+        "initialize_s": round(statistics.median(initialize), 3),
+        "first_memory_search_s": round(statistics.median(first_search), 3),
+        "all_initialize_s": [round(v, 3) for v in initialize],
+    }
+
+
+async def surface(home: Path) -> dict[str, Any]:
+    """Tokens of what every request of every session carries: instructions + tools/list as the client got it."""
+    from mcp import Client
+
+    from .tokens import TokenCounter
+
+    async with Client(server_params(home, "bench-surface")) as client:
+        instructions = client.instructions or ""
+        tools = (await client.list_tools()).tools
+    listing = json.dumps([t.model_dump(mode="json", by_alias=True, exclude_none=True) for t in tools], sort_keys=True)
+    counter = TokenCounter()
+    return {
+        "instructions_tokens": counter.count(instructions),
+        "tools_list_tokens": counter.count(listing),
+        "total_tokens": counter.count(instructions) + counter.count(listing),
+        "encoding": counter.name,
+    }
+
+
+# -- squash and the summary layer (engine, in process) ----------------------------------------------
+
+
+def squash_vs_range(home: Path, lengths: tuple[int, ...]) -> list[dict[str, Any]]:
+    from .arena import Arena
+    from .workload import generated_session
+
+    arena = Arena(bench_settings(home, semantic=False))
+    rows = []
+    try:
+        for length in lengths:
+            session = f"bench-squash-{length}"
+            arena.ensure_session(session, origin="import", label="bench")
+            arena.call(session, "tag", {"name": "start"}, arena.tag_body("start", None))
+            drafts = generated_session(length, seed=length + 1)
+            for start in range(0, length, BATCH):
+                arena.append(session, drafts[start : start + BATCH])
+            text = "## Current State\nbench range squashed\n\n## Next Steps\ncontinue"
+            started = time.perf_counter()
+            reply = arena.call(session, "squash", {"summary": text}, arena.squash_body(text, None))
+            elapsed = (time.perf_counter() - started) * 1000
+            if reply.is_error:
+                raise RuntimeError(reply.text)
+            rows.append({"range_events": length, "squash_ms": round(elapsed, 1)})
+    finally:
+        arena.close()
+    return rows
+
+
+def incremental_vs_full(home: Path, size: int, range_events: int) -> dict[str, Any]:
+    """Updating the anchored summary from the newest range (what squash does) vs regenerating it from the whole history."""
+    from . import summary
+    from .arena import Arena
+    from .evaluate import extractive_summary
+
+    session = session_name(size)
+    arena = Arena(bench_settings(home, semantic=False))
+    try:
+        with arena.locked(session) as ledger:
+            last = ledger.last_seq
+            previous = summary.parse(ledger.anchored_summary() or "## Session Intent\nbench")
+        started = time.perf_counter()
+        rows = arena.store.events(session, seq_min=last - range_events + 1, seq_max=last)
+        files = arena.trail.changed_files(session, last - range_events + 1, last)
+        merged = summary.merge(previous, summary.parse(extractive_summary(rows)), files)
+        summary.render(merged.summary)
+        incremental = time.perf_counter() - started
+        started = time.perf_counter()
+        rows = arena.store.events(session)
+        files = arena.trail.changed_files(session, 0, last)
+        regenerated = summary.merge(None, summary.parse(extractive_summary(rows)), files)
+        summary.render(regenerated.summary)
+        full = time.perf_counter() - started
+    finally:
+        arena.close()
+    return {
+        "history_events": size,
+        "range_events": range_events,
+        "incremental_ms": round(incremental * 1000, 1),
+        "full_regeneration_ms": round(full * 1000, 1),
+        "speedup": round(full / incremental, 1) if incremental else None,
+        "note": "both build the extractive summary with the same code; incremental reads the range and merges, full reads the whole history",
+    }
+
+
+# -- the run ---------------------------------------------------------------------------------------
+
+
+def run_bench(home: Path, sizes: tuple[int, ...], *, iterations: int, smoke: bool) -> dict[str, Any]:
+    import anyio
+
+    report: dict[str, Any] = {
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
+        "config": {"sizes": list(sizes), "iterations": iterations, "smoke": smoke},
+    }
+    report["ingestion"] = seed(home, sizes)
+    report["storage"] = storage(home, sum(sizes))
+    report["embedding"] = embedding_rate(home, 50 if smoke else 2_000)
+    log(f"embedding catch-up: {report['embedding']['events_per_s']} events/s")
+    report["vectors"] = fill_vectors(home, sizes)
+    report["vectors"]["index_build_s"] = build_vector_indexes(home)
+    report["latency"] = []
+    for size in sizes:
+        report["latency"].append(anyio.run(latency_for, home, size, iterations))
+        log(f"latency at {size:,} events done")
+    report["squash_vs_range"] = squash_vs_range(home, (20, 100) if smoke else (100, 1_000, 10_000))
+    report["summary_update"] = incremental_vs_full(home, max(sizes), 100 if smoke else 500)
+    report["cold_start"] = anyio.run(cold_start, home, max(sizes), 1 if smoke else 3)
+    report["surface"] = anyio.run(surface, home)
+    report["targets"] = targets(report)
+    return report
+
+
+def headline(report: dict[str, Any]) -> dict[str, float | None]:
+    latency = report["latency"]
+    small, large = latency[0]["tools"], latency[-1]["tools"]
+
+    def growth(tool: str) -> float | None:
+        return round(large[tool]["p95_ms"] / small[tool]["p95_ms"], 2) if small[tool]["p95_ms"] else None
+
+    return {
+        "status_p95_ms": large["context_status"]["p95_ms"],
+        "tag_p95_ms": large["tag"]["p95_ms"],
+        "status_growth": growth("context_status"),
+        "tag_growth": growth("tag"),
+        "search_p95_ms": large["memory_search"]["p95_ms"],
+        "ingest_eps": report["ingestion"]["events_per_s"],
+        "embed_eps": report["embedding"]["events_per_s"],
+        "initialize_s": report["cold_start"]["initialize_s"],
+        "surface_tokens": report["surface"]["total_tokens"],
+    }
+
+
+def targets(report: dict[str, Any]) -> list[dict[str, Any]]:
+    measured = headline(report)
+    rows = []
+    for key, label, target, comparison in TARGETS:
+        value = measured[key]
+        met = value is not None and (value <= target if comparison == "<=" else value >= target)
+        rows.append({"key": key, "label": label, "target": f"{comparison} {target:g}", "measured": value, "met": met})
+    return rows
+
+
+def render_markdown(report: dict[str, Any]) -> str:
+    m = report["machine"]
+    out = [f"# mcp-arena bench\n\n{m['cpus']} CPUs, Python {m['python']}, {m['platform']}; sizes {report['config']['sizes']}, "
+           f"{report['config']['iterations']} iterations per tool{' (smoke)' if report['config']['smoke'] else ''}.\n"]
+    out.append("## Targets\n\n| figure | target | measured | |\n| --- | --- | ---: | --- |")
+    out += [f"| {t['label']} | {t['target']} | {t['measured']} | {'met' if t['met'] else '**missed**'} |" for t in report["targets"]]
+    out.append("\n## Round trip over stdio (ms; floor = load_skill with no name on the same server; tools/list = protocol only)\n")
+    out.append("| events | tool | p50 | p95 | p99 | p95 / floor | first call |\n| ---: | --- | ---: | ---: | ---: | ---: | ---: |")
+    for row in report["latency"]:
+        f = row["protocol_tools_list"]
+        out.append(f"| {row['events']:,} | *tools/list (protocol)* | {f['p50_ms']} | {f['p95_ms']} | {f['p99_ms']} | | |")
+        for tool, s in row["tools"].items():
+            out.append(f"| {row['events']:,} | {tool} | {s['p50_ms']} | {s['p95_ms']} | {s['p99_ms']} | {s['p95_over_floor']} | {row['first_call_ms'][tool]} |")
+        s = row["squash_small_range"]
+        out.append(f"| {row['events']:,} | squash (short range) | {s['p50_ms']} | {s['p95_ms']} | {s['p99_ms']} | | |")
+    out.append("\n## Log, vectors, storage\n")
+    ing, emb, sto = report["ingestion"], report["embedding"], report["storage"]
+    out.append(f"- ingestion into the log: **{ing['events_per_s']:,} events/s** ({ing['batch']:,} drafts per append; "
+               + ", ".join(f"{r['events']:,}: {r['events_per_s']:,}/s" for r in ing["per_size"]) + ")")
+    out.append(f"- embedding catch-up: **{emb['events_per_s']} events/s** ({emb['events']:,} events in {emb['seconds']} s, {emb['threads']} CPUs)")
+    out.append(f"- vector layer for the latency runs: {report['vectors']['synthetic_vectors']:,} synthetic unit vectors; indexes built in {report['vectors']['index_build_s']} s")
+    out.append(f"- LanceDB folder per 10,000 events: {sto['before_mb_per_10k']} MB before maintenance, {sto['after_mb_per_10k']} MB after ({sto['maintenance_s']} s)")
+    out.append(f"- peak RSS: server " + ", ".join(f"{r['events']:,} events: {r['server_peak_rss_mb']} MB" for r in report["latency"])
+               + f"; bench process while ingesting: {ing['bench_peak_rss_mb']} MB")
+    cold = report["cold_start"]
+    out.append(f"- cold start ({cold['events']:,}-event session, median of {cold['runs']}): initialize {cold['initialize_s']} s, first memory_search {cold['first_memory_search_s']} s")
+    sur = report["surface"]
+    out.append(f"- always-visible surface: {sur['total_tokens']:,} tokens ({sur['instructions_tokens']} instructions + {sur['tools_list_tokens']} tools/list, {sur['encoding']})")
+    out.append("\n## Squash and the summary layer\n\n| range (events) | squash (ms, in process) |\n| ---: | ---: |")
+    out += [f"| {r['range_events']:,} | {r['squash_ms']} |" for r in report["squash_vs_range"]]
+    su = report["summary_update"]
+    out.append(f"\nAnchored summary update over the newest {su['range_events']} events of a {su['history_events']:,}-event history: "
+               f"incremental {su['incremental_ms']} ms vs regenerating from the whole history {su['full_regeneration_ms']} ms ({su['speedup']}×).")
+    return "\n".join(out) + "\n"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--sizes", help="session sizes in events, comma-separated (default 1000,10000,100000)")
+    parser.add_argument("--smoke", action="store_true", help="tiny sizes and few iterations (for tests)")
+    parser.add_argument("--iterations", type=int, help="timed calls per tool and size (default 100; smoke 5)")
+    parser.add_argument("--out", type=Path, default=Path("."), help="folder for bench.json and bench.md")
+
+
+def run(args: argparse.Namespace, _settings) -> int:
+    sizes = SMOKE_SIZES if args.smoke else FULL_SIZES
+    if args.sizes:
+        sizes = tuple(sorted(int(s.replace("_", "")) for s in args.sizes.split(",") if s.strip()))
+    iterations = args.iterations or (5 if args.smoke else 100)
+    home = Path(args.home) if args.home else Path(tempfile.mkdtemp(prefix="mcp-arena-bench-"))
+    try:
+        report = run_bench(home, sizes, iterations=iterations, smoke=args.smoke)
+    finally:
+        if not args.home:
+            shutil.rmtree(home, ignore_errors=True)
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "bench.json").write_text(json.dumps(report, indent=2, sort_keys=True))
+    markdown = render_markdown(report)
+    (args.out / "bench.md").write_text(markdown)
+    sys.stdout.write(markdown)
+    return 0
+
+
+def _register() -> None:
+    from . import evaluate, simulate
+
+    EXTRA_COMMANDS["bench"] = ("measure latency, throughput, storage, cold start and surface (writes bench.json, bench.md)", add_arguments, run)
+    EXTRA_COMMANDS["eval"] = ("probe-based evaluation of compression on transcripts (or gen:N)", evaluate.add_arguments, evaluate.run)
+    EXTRA_COMMANDS["simulate"] = ("replay a transcript under context policies: peak usage, compactions, cache hits", simulate.add_arguments, simulate.run)
+
+
+_register()

@@ -120,7 +120,7 @@ def _synced_session(arena: Any, payload: dict[str, Any]) -> str:
 def _skills_in_use(arena: Any, ledger: Ledger) -> list[str]:
     state = ledger.pager_state
     names = sorted(state.skills) if state is not None else []
-    return [arena.skills.catalog.get(name).one_liner() for name in names if name in arena.skills.catalog]
+    return [arena.skills.catalog.get(name).one_liner for name in names if name in arena.skills.catalog]
 
 
 def trail_brief(trail: artifacts.TrailIndex, cwd: str) -> list[str]:
@@ -149,7 +149,7 @@ def compose(session: str, summary: str, trail: list[str], skills: list[str]) -> 
     if trail:
         parts.append("## Files touched this session (artifact trail; artifact_index for details)\n" + "\n".join(trail))
     if skills:
-        parts.append("## Skills in use (load_skill(name) for a guide)\n" + "\n".join(f"- {line}" for line in skills))
+        parts.append("## Skills in use (load_skill(name) for a guide)\n" + "\n".join(skills))
     return "\n\n".join(parts)
 
 

@@ -182,3 +182,25 @@ async def test_server_follows_the_auto_transcript_over_stdio(tmp_path, home):
             handle.writelines(lines[len(lines) // 2 :])
         second = (await client.call_tool("context_status", {})).structured_content
         assert second["used_tokens"] == raw_turn_context(sample)[-1] != first["used_tokens"]
+
+
+def own_tool_lines(session: str) -> list[dict]:
+    """The host's record of a call of this server's `tag` tool: the tool_use and its result."""
+    common = {"sessionId": session, "isSidechain": False, "timestamp": "2026-02-10T22:00:00.000Z"}
+    call = {"type": "tool_use", "id": "toolu_arena_tag", "name": "mcp__arena__tag", "input": {"name": "x"}}
+    usage = {"input_tokens": 5, "cache_read_input_tokens": 40000, "cache_creation_input_tokens": 100, "output_tokens": 20}
+    return [
+        {**common, "type": "assistant", "uuid": "own-1", "message": {"id": "msg_own", "model": "claude", "content": [call], "usage": usage}},
+        {**common, "type": "user", "uuid": "own-2", "message": {"content": [{"type": "tool_result", "tool_use_id": "toolu_arena_tag", "content": "Tagged x"}]}},
+    ]
+
+
+def test_the_hosts_copy_of_the_arenas_own_calls_is_not_counted_twice(follow):
+    arena, copy = follow(CORPUS / "claude-code" / "tool_heavy.jsonl")
+    before = status(arena)
+    with open(copy, "a") as handle:
+        handle.writelines(json.dumps(line) + "\n" for line in own_tool_lines(before["session"]))
+    after = status(arena)
+    assert after["steps"] == before["steps"] + 1  # only this context_status call
+    assert after["used_tokens"] == 40105
+    assert not [e for e in transcript_events(arena, before["session"]) if "mcp__arena__" in e.tool]

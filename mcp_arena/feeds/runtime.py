@@ -42,6 +42,9 @@ from .live import ClaudeCodeFeed
 log = logging.getLogger(__name__)
 
 FEED_NAME = "transcript"
+# The host logs its calls of this server's tools too; the arena already logged them itself (with the
+# guides it attached), and counting them twice would double the steps and echo in memory_search.
+OWN_TOOLS = frozenset({"context_status", "tag", "squash", "load_skill", "memory_search", "artifact_index"})
 CONTEXT_FIELDS = ("input_tokens", "cache_read_input_tokens", "cache_creation_input_tokens")
 
 
@@ -75,6 +78,13 @@ class UsageSampler:
         self.last_message = message
         sample = {"used": context_tokens(usage), "window": self.window, "source": "transcript"}
         return dataclasses.replace(draft, meta={**draft.meta, "usage_sample": sample})
+
+
+def is_own_call(draft: EventDraft) -> bool:
+    """A host's `mcp__<server>__<tool>` call or result of one of the arena's own tools."""
+    if draft.kind not in ("tool_call", "tool_result") or not draft.tool.startswith("mcp__"):
+        return False
+    return draft.tool.rsplit("__", 1)[-1] in OWN_TOOLS
 
 
 def newest_feed_state(store: Store, session: str, feed: str, after_ts: float = 0.0) -> tuple[dict[str, Any], float] | None:
@@ -173,7 +183,7 @@ class TranscriptRuntime:
     def _read_and_append(self) -> int:
         self._adopt_newer_state()
         before = self._feed.tail.offset
-        drafts = self._sampler.apply(self._feed.poll())
+        drafts = self._sampler.apply(draft for draft in self._feed.poll() if not is_own_call(draft))
         if self._feed.tail.offset == before and not drafts:
             return 0
         events = self.arena.append(self.session, drafts, cwd=self.cwd)

@@ -153,3 +153,11 @@ def test_session_start_reinjects_summary_trail_and_skills_within_budget(home, tm
         assert "Files touched" in run.stdout
     status = cli(home, "status", "--session", formats.claude_code_session_id(transcript))
     assert "Host compactions: 1" in status.stdout
+
+
+def test_an_unreadable_file_does_not_stop_the_others(home, tmp_path):
+    (tmp_path / "notes.json").write_text('{"hello": "world"}')
+    (tmp_path / "short.jsonl").write_text((CLAUDE / "short.jsonl").read_text())
+    run = cli(home, "ingest", str(tmp_path))
+    assert run.returncode == 1 and "not ingested" in run.stdout
+    assert len(stored(home, formats.claude_code_session_id(CLAUDE / "short.jsonl"))) == len(list(formats.read_any(CLAUDE / "short.jsonl")))

@@ -23,7 +23,7 @@ from typing import Any
 
 from ..cli import EXTRA_COMMANDS
 from ..config import Settings
-from ..errors import InvalidArgument
+from ..errors import ArenaError, InvalidArgument
 from ..events import EventDraft
 from . import formats
 from .runtime import UsageSampler, newest_feed_state, save_feed_state
@@ -42,7 +42,7 @@ class SessionIngest:
     path: str
     added: int = 0
     known: int = 0
-    conflict: str = ""
+    problem: str = ""
 
 
 class Progress:
@@ -102,7 +102,7 @@ def ingest_session(arena: Any, result: SessionIngest, drafts: Iterator[EventDraf
     for draft in known:
         digest.update(fingerprint(draft))
     if len(known) < known_events or digest.hexdigest() != (known_digest or digest.hexdigest()):
-        result.conflict = f"the first {known_events} events ingested before no longer match this file; skipped"
+        result.problem = f"the first {known_events} events ingested before no longer match this file; skipped"
         return
     result.known = known_events
     while batch := sampler.apply(islice(drafts, BATCH_EVENTS)):
@@ -134,18 +134,21 @@ def run_ingest(args: argparse.Namespace, settings: Settings) -> int:
     results: list[SessionIngest] = []
     try:
         for path in files:
-            results.extend(ingest_file(arena, path, progress))
+            try:
+                results.extend(ingest_file(arena, path, progress))
+            except (ArenaError, OSError, ValueError) as exc:  # one unreadable file must not stop the others
+                results.append(SessionIngest(session="-", path=str(path), problem=f"not ingested: {exc}"))
             progress.advance(done_bytes=path.stat().st_size)
     finally:
         progress.finish()
         arena.close()
     elapsed = time.perf_counter() - progress.started
     for result in results:
-        outcome = result.conflict or f"+{result.added} events ({result.known} already there)"
+        outcome = result.problem or f"+{result.added} events ({result.known} already there)"
         print(f"{result.path}\t{result.session}\t{outcome}")
     added = sum(result.added for result in results)
     print(f"ingested {added:,} events into {len(results)} sessions from {len(files)} files in {elapsed:.2f} s ({added / max(elapsed, 1e-9):,.0f} events/s)")
-    return 1 if any(result.conflict for result in results) else 0
+    return 1 if any(result.problem for result in results) else 0
 
 
 # -- replay ----------------------------------------------------------------------------------------

@@ -204,3 +204,17 @@ def test_the_hosts_copy_of_the_arenas_own_calls_is_not_counted_twice(follow):
     assert after["steps"] == before["steps"] + 1  # only this context_status call
     assert after["used_tokens"] == 40105
     assert not [e for e in transcript_events(arena, before["session"]) if "mcp__arena__" in e.tool]
+
+
+def test_a_failed_append_loses_no_line(follow, monkeypatch):
+    sample = CORPUS / "claude-code" / "tool_heavy.jsonl"
+    arena, _copy = follow(sample)
+
+    def broken(*args, **kwargs):
+        raise OSError("disk full")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(arena, "append", broken)
+        assert arena.transcript.sync() == 0
+    result = status(arena)
+    assert len(transcript_events(arena, result["session"])) == len(list(claude_code.read_transcript(sample)))

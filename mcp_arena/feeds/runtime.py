@@ -129,7 +129,12 @@ class TranscriptRuntime:
                 return self._read_and_append()
         except Exception as exc:  # the feed must never take a tool call down
             log.warning("transcript feed: sync of %s failed: %s", self.path, exc)
+            self._forget()
             return 0
+
+    def _forget(self) -> None:
+        """Drop the in-memory position: the next sync resumes from the last persisted one, losing no line."""
+        self._feed, self.path, self._file_stamp = None, None, None
 
     # -- which file, which session ----------------------------------------------------------------
 

@@ -44,6 +44,7 @@ import logging
 import re
 import threading
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -168,25 +169,41 @@ def build_filter(
 
 
 def rrf_fuse(
-    ranked_lists: dict[str, Sequence[int]], k: int = RRF_K, *, unranked_twice: Iterable[int] = ()
+    ranked_lists: dict[str, Sequence[int]],
+    k: int = RRF_K,
+    *,
+    weights: dict[str, dict[int, float]] | None = None,
+    unranked_twice: Iterable[int] = (),
 ) -> list[tuple[int, float, tuple[str, ...]]]:
-    """Reciprocal-rank fusion: (seq, score, legs) best first, ties by seq ascending.
+    """Weighted reciprocal-rank fusion: (seq, score, legs) best first, ties by seq.
 
-    `unranked_twice` names events one leg could not rank at all (not embedded
-    yet): their full-text rank stands in for the missing vector rank, so a fresh
-    event is not outranked merely for being fresh.
+    A hit adds weight / (k + rank) per leg (weight 1 unless `weights[leg][seq]`
+    says otherwise). `unranked_twice` names events the vector leg could not rank
+    at all (not embedded yet): their full-text share counts twice, standing in
+    for the missing vector rank, so a fresh event is not outranked for being fresh.
     """
+    weights = weights or {}
     stand_in = set(unranked_twice)
     scores: dict[int, float] = {}
     legs: dict[int, list[str]] = {}
     for leg, seqs in sorted(ranked_lists.items()):
+        leg_weights = weights.get(leg, {})
         for rank, seq in enumerate(seqs, start=1):
-            weight = 2.0 if leg == "fulltext" and seq in stand_in else 1.0
+            weight = leg_weights.get(seq, 1.0) * (2.0 if leg == "fulltext" and seq in stand_in else 1.0)
             scores[seq] = scores.get(seq, 0.0) + weight / (k + rank)
             legs.setdefault(seq, []).append(leg)
     fused = [(seq, round(score, 9), tuple(legs[seq])) for seq, score in scores.items()]
     fused.sort(key=lambda item: (-item[1], item[0]))
     return fused
+
+
+def term_coverage(text: str, terms: Sequence[str]) -> float:
+    """Share of the query's terms that start a word of the text (1.0 for no terms)."""
+    if not terms:
+        return 1.0
+    lower = text.lower()
+    found = sum(1 for term in terms if re.search(r"(?<![a-z0-9])" + re.escape(term), lower))
+    return found / len(terms)
 
 
 def dedupe_by_best(pairs: Iterable[tuple[int, float]]) -> list[int]:
@@ -206,7 +223,8 @@ _STOP_WORDS = frozenset(
     "a an and are as at be by for from has have in is it its of on or that the this to was were "
     "will with what when where which who why how did do does we i you".split()
 )
-_SUFFIXES = ("ing", "ed", "es", "s", "ly")
+_SUFFIXES = ("ing", "ed", "ly", "s")
+_KEEP_FINAL_S = ("ss", "us", "is")
 
 
 def query_terms(query: str) -> list[str]:
@@ -216,7 +234,7 @@ def query_terms(query: str) -> list[str]:
         if len(word) < 2 or word in _STOP_WORDS:
             continue
         for suffix in _SUFFIXES:
-            if word.endswith(suffix) and len(word) - len(suffix) >= 3:
+            if word.endswith(suffix) and len(word) - len(suffix) >= 4 and not word.endswith(_KEEP_FINAL_S):
                 word = word[: -len(suffix)]
                 break
         if word not in terms:
@@ -332,6 +350,7 @@ class SearchIndex:
         self._appended_vectors = 0
         self._fts_ready = False
 
+        self._executor: ThreadPoolExecutor | None = None
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._worker: threading.Thread | None = None
@@ -387,16 +406,23 @@ class SearchIndex:
             return SearchOutcome(hits=(), mode=mode, note=note)
         self._refresh_reads()
         depth = max(4 * limit, 20)
-        ranked = {"fulltext": self._fulltext_leg(query, where, depth)}
+        # The full-text leg runs on the pool while this thread embeds the query:
+        # both release the GIL, and they are the two largest costs of a search.
+        fulltext = self._pool().submit(self._fulltext_leg, query, where, depth)
         not_embedded = embedded_inline = fulltext_only = 0
         note = ""
+        vector_order: list[int] | None = None
         if self.semantic:
             try:
-                ranked["vector"], not_embedded, embedded_inline, fulltext_only = self._vector_leg(
+                vector_order, not_embedded, embedded_inline, fulltext_only = self._vector_leg(
                     session, query, where, depth
                 )
             except EmbeddingModelError as exc:
                 self._disable_semantic(exc)
+        fulltext_order, coverage, known_rows = fulltext.result()
+        ranked = {"fulltext": fulltext_order}
+        if vector_order is not None:
+            ranked["vector"] = vector_order
         if not self.semantic:
             mode = MODE_FULLTEXT
             note = "semantic layer unavailable: " + self._semantic_error if self._semantic_error else ""
@@ -407,8 +433,8 @@ class SearchIndex:
         if fulltext_only:
             upto = self._embedded_max_of(session)
             unranked = {seq for seq in ranked["fulltext"] if upto is None or seq > upto}
-        fused = rrf_fuse(ranked, unranked_twice=unranked)[:limit]
-        hits, truncated = self._render_hits(session, query, fused, max_tokens)
+        fused = rrf_fuse(ranked, weights={"fulltext": coverage}, unranked_twice=unranked)[:limit]
+        hits, truncated = self._render_hits(session, query, fused, max_tokens, known_rows)
         return SearchOutcome(
             hits=hits,
             mode=mode,
@@ -442,6 +468,10 @@ class SearchIndex:
     def close(self, timeout: float = 10.0) -> None:
         self._stop.set()
         self._wake.set()
+        with self._state_lock:
+            executor, self._executor = self._executor, None
+        if executor is not None:
+            executor.shutdown(wait=True)
         if self._worker is not None and self._worker is not threading.current_thread():
             self._worker.join(timeout)
             if self._worker.is_alive():
@@ -449,19 +479,30 @@ class SearchIndex:
 
     # -- legs ---------------------------------------------------------------------------------
 
-    def _fulltext_leg(self, query: str, where: Expr, depth: int) -> list[int]:
+    def _fulltext_leg(
+        self, query: str, where: Expr, depth: int
+    ) -> tuple[list[int], dict[int, float], dict[int, dict[str, Any]]]:
+        """Seqs by BM25, each one's share of the query terms, and the rows themselves.
+
+        BM25 ranks an event that matches one common word ("run") above nothing
+        at all; weighting the leg by term coverage keeps such one-word matches
+        from burying a strong semantic hit when the two are fused.
+        """
         from lancedb.query import MatchQuery
 
         rows = (
             self._events.search(MatchQuery(query, "text"), query_type="fts")
             .where(where)
-            .select(["seq", "_score"])
+            .select(["seq", "kind", "tool", "text", "_score"])
             .limit(depth)
             .to_arrow()
         )
         seqs = rows.column("seq").to_pylist()
-        scores = rows.column("_score").to_pylist()
-        return dedupe_by_best(zip(seqs, scores))
+        order = dedupe_by_best(zip(seqs, rows.column("_score").to_pylist()))
+        terms = query_terms(query)
+        by_seq = {row["seq"]: row for row in rows.drop_columns(["_score"]).to_pylist()}
+        coverage = {seq: term_coverage(row["text"] or "", terms) for seq, row in by_seq.items()}
+        return order, coverage, by_seq
 
     def _vector_leg(self, session: str, query: str, where: Expr, depth: int) -> tuple[list[int], int, int, int]:
         """Seqs by similarity, plus: events of the session without a stored vector, how
@@ -504,13 +545,19 @@ class SearchIndex:
         return self._events.search().where(tail_where).select(["seq", "text"]).limit(self._inline_tail_max + 1).to_arrow()
 
     def _render_hits(
-        self, session: str, query: str, fused: list[tuple[int, float, tuple[str, ...]]], max_tokens: int
+        self,
+        session: str,
+        query: str,
+        fused: list[tuple[int, float, tuple[str, ...]]],
+        max_tokens: int,
+        known_rows: dict[int, dict[str, Any]],
     ) -> tuple[tuple[SearchHit, ...], bool]:
         kept, per_hit = plan_budget(len(fused), max_tokens)
         fused_kept = fused[:kept]
         if not fused_kept:
             return (), False
-        rows = self._rows_by_seq(session, [seq for seq, _, _ in fused_kept])
+        missing = [seq for seq, _, _ in fused_kept if seq not in known_rows]
+        rows = {**known_rows, **(self._rows_by_seq(session, missing) if missing else {})}
         terms = query_terms(query)
         hits = []
         for seq, score, via in fused_kept:
@@ -714,6 +761,12 @@ class SearchIndex:
             return self._db.create_table(VECTORS_TABLE, schema=VECTORS_SCHEMA, exist_ok=True)
         except Exception:  # another process created it between the check and the create
             return self._db.open_table(VECTORS_TABLE)
+
+    def _pool(self) -> ThreadPoolExecutor:
+        with self._state_lock:
+            if self._executor is None:
+                self._executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="arena-search")
+            return self._executor
 
     def _refresh_reads(self) -> None:
         # A connection without read consistency never sees other handles' writes on its own.

@@ -365,3 +365,13 @@ def test_a_broken_model_degrades_to_full_text(events, tmp_path):
 def test_full_text_rank_stands_in_for_events_not_embedded_yet():
     fused = rrf_fuse({"fulltext": [40, 3], "vector": [3, 9]}, unranked_twice=[40])
     assert [seq for seq, _, _ in fused][:2] == [40, 3]
+
+
+def test_one_common_word_weighs_less_than_the_whole_query():
+    from mcp_arena.search import term_coverage
+
+    terms = query_terms("when does the scheduled billing job run")
+    assert term_coverage("npm run build", terms) == pytest.approx(1 / 4)
+    assert term_coverage("Scheduled billing: the job will run at 2am", terms) == 1.0
+    fused = rrf_fuse({"fulltext": [1, 2], "vector": [2, 1]}, weights={"fulltext": {1: 0.25, 2: 1.0}})
+    assert fused[0][0] == 2

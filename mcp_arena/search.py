@@ -404,28 +404,35 @@ class SearchIndex:
         if where is None:
             note = "no squashed ranges in this session" if scope == "squashed" else "the seq range is empty"
             return SearchOutcome(hits=(), mode=mode, note=note)
-        self._refresh_reads()
+        self._refresh_reads(vectors=False)
         depth = max(4 * limit, 20)
         # The full-text leg runs on the pool while this thread embeds the query:
         # both release the GIL, and they are the two largest costs of a search.
-        fulltext = self._pool().submit(self._fulltext_leg, query, where, depth)
+        semantic = self.semantic
+        fulltext = self._pool().submit(self._fulltext_leg, query, where, depth) if semantic else None
         not_embedded = embedded_inline = fulltext_only = 0
         note = ""
         vector_order: list[int] | None = None
-        if self.semantic:
+        if semantic:
             try:
                 vector_order, not_embedded, embedded_inline, fulltext_only = self._vector_leg(
                     session, query, where, depth
                 )
             except EmbeddingModelError as exc:
                 self._disable_semantic(exc)
-        fulltext_order, coverage, known_rows = fulltext.result()
+            except Exception as exc:  # a broken vector table must not take recall down with it
+                logger.exception("vector search failed; answering from full text only")
+                note = f"vector search failed ({type(exc).__name__}); full text only"
+        fulltext_order, coverage, known_rows = (
+            fulltext.result() if fulltext is not None else self._fulltext_leg(query, where, depth)
+        )
         ranked = {"fulltext": fulltext_order}
         if vector_order is not None:
             ranked["vector"] = vector_order
-        if not self.semantic:
+        if not self.semantic or vector_order is None:
             mode = MODE_FULLTEXT
-            note = "semantic layer unavailable: " + self._semantic_error if self._semantic_error else ""
+            if self._semantic_error:
+                note = "semantic layer unavailable: " + self._semantic_error
         elif fulltext_only:
             mode = MODE_HYBRID_TAIL
             note = f"{fulltext_only} recent events searched by full text only (embedding in progress)"
@@ -509,6 +516,8 @@ class SearchIndex:
         many of those this search embedded itself, and how many it could only match by
         full text."""
         query_vector = self._embedder.embed_query(query)
+        if self._weak_reads:
+            self._vectors.checkout_latest()
         stored = (
             self._vectors.search(query_vector, vector_column_name="vector")
             .distance_type("dot")
@@ -768,11 +777,11 @@ class SearchIndex:
                 self._executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="arena-search")
             return self._executor
 
-    def _refresh_reads(self) -> None:
+    def _refresh_reads(self, *, vectors: bool = True) -> None:
         # A connection without read consistency never sees other handles' writes on its own.
         if self._weak_reads:
             self._events.checkout_latest()
-            if self._vectors is not None:
+            if vectors and self._vectors is not None:
                 self._vectors.checkout_latest()
 
     def _disable_semantic(self, exc: Exception) -> None:

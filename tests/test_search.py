@@ -375,3 +375,11 @@ def test_one_common_word_weighs_less_than_the_whole_query():
     assert term_coverage("Scheduled billing: the job will run at 2am", terms) == 1.0
     fused = rrf_fuse({"fulltext": [1, 2], "vector": [2, 1]}, weights={"fulltext": {1: 0.25, 2: 1.0}})
     assert fused[0][0] == 2
+
+
+def test_a_broken_vector_table_degrades_to_full_text(index, events):
+    db, _ = events
+    db.drop_table("vectors")
+    outcome = index.search("s1", "alembic revision", limit=3)
+    assert outcome.mode == MODE_FULLTEXT and "vector search failed" in outcome.note
+    assert outcome.hits[0].seq == 13

@@ -211,6 +211,7 @@ def run(size: int, batch: int, embedder: Embedder) -> dict[str, float]:
         ft_p50, ft_p95 = latency(fulltext, session, queries)
         figures = {
             "events": size,
+            "distinct_share": len(set(e[2] for e in events)) / size,
             "ingest_events_per_s": size / ingest_s,
             "catch_up_events_per_s": size / catch_up_s,
             "maintain_s": maintain_s,
@@ -236,11 +237,17 @@ def main(argv: list[str] | None = None) -> int:
     start = time.perf_counter()
     embedder.load()
     print(f"model load: {time.perf_counter() - start:.2f} s")
+    rng = random.Random(3)
+    short_lines = [f"{rng.choice(THOUGHTS)} #{i}".format(f=rng.choice(FILES), fn=rng.choice(FUNCS), e=rng.choice(ERRORS))
+                   for i in range(500)]
+    start = time.perf_counter()
+    embedder.embed(short_lines)
+    print(f"model only: {len(short_lines) / (time.perf_counter() - start):.0f} short distinct lines/s", flush=True)
     for size in args.sizes:
         figures = run(size, args.batch, embedder)
         print(
             f"{figures['events']:>7} events | ingest {figures['ingest_events_per_s']:8.0f} ev/s"
-            f" | catch-up {figures['catch_up_events_per_s']:5.0f} ev/s | maintain {figures['maintain_s']:5.1f} s"
+            f" | catch-up {figures['catch_up_events_per_s']:5.0f} ev/s ({figures['distinct_share']:.0%} distinct texts) | maintain {figures['maintain_s']:5.1f} s"
             f" | hybrid p50 {figures['hybrid_p50_ms']:5.1f} ms p95 {figures['hybrid_p95_ms']:5.1f} ms"
             f" | full-text p50 {figures['fulltext_p50_ms']:5.1f} ms p95 {figures['fulltext_p95_ms']:5.1f} ms"
             f" | recall@5 full-text {figures['recall5_fulltext']:.2f} hybrid {figures['recall5_hybrid']:.2f}",

@@ -167,11 +167,18 @@ class Embedder:
         if not texts:
             return np.zeros((0, DIMENSION), dtype=np.float32)
         loaded = self._ensure_loaded()
-        out = np.empty((len(texts), DIMENSION), dtype=np.float32)
-        for start in range(0, len(texts), _TOKENIZE_CHUNK):
-            chunk = texts[start : start + _TOKENIZE_CHUNK]
-            out[start : start + len(chunk)] = self._embed_chunk(loaded, chunk)
-        return out
+        # Agent logs repeat themselves (the same command, the same "ok"): each
+        # distinct text is run once.
+        clipped = [text[:_MAX_CHARS] for text in texts]
+        distinct = list(dict.fromkeys(clipped))
+        vectors = np.empty((len(distinct), DIMENSION), dtype=np.float32)
+        for start in range(0, len(distinct), _TOKENIZE_CHUNK):
+            chunk = distinct[start : start + _TOKENIZE_CHUNK]
+            vectors[start : start + len(chunk)] = self._embed_chunk(loaded, chunk)
+        if len(distinct) == len(clipped):
+            return vectors
+        position = {text: i for i, text in enumerate(distinct)}
+        return vectors[[position[text] for text in clipped]]
 
     def embed_query(self, text: str) -> np.ndarray:
         return self.embed([text])[0]
@@ -179,7 +186,7 @@ class Embedder:
     # -- internals ---------------------------------------------------------
 
     def _embed_chunk(self, loaded: _Loaded, texts: list[str]) -> np.ndarray:
-        encodings = loaded.tokenizer.encode_batch([t[:_MAX_CHARS] for t in texts])
+        encodings = loaded.tokenizer.encode_batch(texts)
         ids_per_text = [e.ids for e in encodings]
         out = np.empty((len(texts), DIMENSION), dtype=np.float32)
         for batch in length_sorted_batches([len(ids) for ids in ids_per_text]):

@@ -133,3 +133,10 @@ def test_concurrent_first_use_loads_once_and_agrees():
     expected = fresh.embed(texts)
     for i in range(4):
         assert cosine(results[i], expected[i]) > 0.9999
+
+
+def test_repeated_texts_get_identical_vectors(embedder):
+    texts = ["git status", "pytest -q", "git status", "", "pytest -q", ""]
+    vectors = embedder.embed(texts)
+    assert np.array_equal(vectors[0], vectors[2]) and np.array_equal(vectors[1], vectors[4])
+    assert np.allclose(vectors[:3], embedder.embed(texts[:3]), atol=1e-6)

@@ -344,7 +344,7 @@ def test_semantic_off_never_loads_the_model(events):
         outcome = idx.search("s1", "alembic", limit=3)
         assert outcome.mode == MODE_FULLTEXT and outcome.hits[0].seq == 13
         assert idx.catch_up() == 0
-        assert "vectors" not in db.table_names()
+        assert "vectors" not in db.list_tables().tables
     finally:
         idx.close()
 

@@ -94,6 +94,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help(sys.stderr)
         return 2
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
+    if args.command == "hook":
+        return _run_hook_never_failing(args)
     try:
         if args.command == "demo":
             from .demo import run_demo
@@ -114,6 +116,15 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+
+
+def _run_hook_never_failing(args: argparse.Namespace) -> int:
+    """A hook must never fail the host: whatever goes wrong, say it on stderr and exit 0."""
+    try:
+        EXTRA_COMMANDS["hook"][2](args, settings_from(args))
+    except Exception as exc:  # noqa: BLE001 - deliberately broad: the host must go on
+        print(f"mcp-arena hook: {exc}", file=sys.stderr)
+    return 0
 
 
 def _first_error(exc: ValidationError) -> str:

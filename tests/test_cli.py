@@ -60,3 +60,16 @@ async def test_status_sessions_export_and_summary_versions_with_undo(home: Path)
     async with Client(build_server(settings)) as client:
         status = (await ok(client, "context_status")).structured_content
         assert status["squashes"] == 1  # the undone squash no longer counts
+
+
+def test_hooks_exit_0_even_with_bad_settings(home: Path):
+    for hook in ("session-start", "pre-compact"):
+        result = subprocess.run(
+            [sys.executable, "-m", "mcp_arena", "hook", hook],
+            env={**os.environ, "MCP_ARENA_HOME": str(home), "MCP_ARENA_WINDOW_TOKENS": "lots"},
+            input='{"session_id": "x"}',
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert result.returncode == 0 and result.stdout == "" and "window_tokens" in result.stderr

@@ -29,7 +29,10 @@ def usage_figure(ledger: Ledger, settings: Settings) -> tuple[int, int, str, str
 def _fresh_note(sample: UsageSample) -> str:
     if sample.source == "reported":
         return "reported by the agent in this call"
-    return f"exact: the context of the host's last turn, read from its transcript (seq {sample.seq})"
+    return (
+        f"exact: the context of the host's last request, from its transcript (seq {sample.seq}); "
+        "that response's own output and anything after it are not in the figure yet"
+    )
 
 
 def zone_of(fraction: float, settings: Settings) -> str:

@@ -32,8 +32,8 @@ the outcome says so (`mode="hybrid+fulltext-tail"`, `not_embedded`).
 Maintenance runs in the same thread, never on a request: the full-text index is
 created when missing, both tables are `optimize()`d (compaction, index update,
 cleanup of versions older than `keep_versions_seconds`) every `optimize_every`
-appended rows, and the vector table gets an IVF index once it is large enough
-for brute force to cost more than a few milliseconds.
+appended rows, and the vector table gets an IVF_FLAT index (probed
+exhaustively, so still exact) once it holds `vector_index_min_rows` rows.
 
 Filters are built only with `lancedb.expr`; no caller string is pasted into SQL.
 """
@@ -71,6 +71,10 @@ VECTORS_SCHEMA = pa.schema(
 )
 
 RRF_K = 60
+# The vector index is IVF_FLAT probed in every partition: results stay exact,
+# yet LanceDB's indexed path measured ~5x faster than its flat scan at 100k
+# rows (17 ms vs 87 ms), and it trains in seconds.
+_EXHAUSTIVE_PROBES = 1_000_000
 MIN_SNIPPET_TOKENS = 30
 _CHARS_PER_TOKEN = 4
 
@@ -320,7 +324,7 @@ class SearchIndex:
         maintain_events: bool = True,
         inline_tail_max: int = 8,
         embed_chunk: int = 128,
-        vector_index_min_rows: int = 20_000,
+        vector_index_min_rows: int = 2_000,
         idle_seconds: float = 30.0,
         start_worker: bool = True,
     ) -> None:
@@ -515,12 +519,14 @@ class SearchIndex:
         """Seqs by similarity, plus: events of the session without a stored vector, how
         many of those this search embedded itself, and how many it could only match by
         full text."""
-        query_vector = self._embedder.embed_query(query)
         if self._weak_reads:
             self._vectors.checkout_latest()
+        unembedded = self._pool().submit(self._count_unembedded, session, None)
+        query_vector = self._embedder.embed_query(query)
         stored = (
             self._vectors.search(query_vector, vector_column_name="vector")
             .distance_type("dot")
+            .nprobes(_EXHAUSTIVE_PROBES)
             .where(where)
             .select(["seq", "_distance"])
             .limit(depth)
@@ -528,7 +534,9 @@ class SearchIndex:
         )
         # LanceDB's dot distance is 1 - dot product; vectors are unit length.
         pairs = list(zip(stored.column("seq").to_pylist(), (1.0 - d for d in stored.column("_distance").to_pylist())))
-        not_embedded = self._count_unembedded(session, None)
+        not_embedded = unembedded.result()
+        if not_embedded and self._refresh_embedded_max(session):
+            not_embedded = self._count_unembedded(session, None)  # another process embedded some
         embedded_inline = fulltext_only = 0
         if not_embedded:
             tail = self._tail_rows(session, where)
@@ -654,6 +662,19 @@ class SearchIndex:
             self._raise_embedded_max(session, seqs[-1])
             return self._embedded_max[session]
 
+    def _refresh_embedded_max(self, session: str) -> bool:
+        """Pick up vectors stored by other processes; True when the known maximum moved."""
+        known = self._embedded_max_of(session)
+        where = col("session") == lit(session)
+        if known is not None:
+            where = where & (col("seq") > lit(known))
+        newer = self._seqs(self._vectors, where)
+        if not newer:
+            return False
+        with self._state_lock:
+            self._raise_embedded_max(session, newer[-1])
+        return True
+
     @staticmethod
     def _seqs(table: Any, where: Expr) -> list[int]:
         rows = table.search().where(where).select(["seq"]).limit(None).to_arrow()
@@ -760,8 +781,8 @@ class SearchIndex:
         if ("seq",) not in existing:
             self._vectors.create_index("seq", config=BTree())
         if ("vector",) not in existing and rows >= self._vector_index_min_rows:
-            # IVF_FLAT keeps exact distances inside the probed partitions and trains in seconds.
-            self._vectors.create_index("vector", config=IvfFlat(distance_type="dot"))
+            partitions = max(2, min(256, rows // 2000))
+            self._vectors.create_index("vector", config=IvfFlat(distance_type="dot", num_partitions=partitions))
 
     # -- helpers ------------------------------------------------------------------------------
 

@@ -383,3 +383,18 @@ def test_a_broken_vector_table_degrades_to_full_text(index, events):
     outcome = index.search("s1", "alembic revision", limit=3)
     assert outcome.mode == MODE_FULLTEXT and "vector search failed" in outcome.note
     assert outcome.hits[0].seq == 13
+
+
+def test_a_long_lived_index_sees_vectors_another_process_stored_later(events, embedder, db_path):
+    db, table = events
+    reader = SearchIndex(db, table, embedder=embedder, start_worker=False)
+    writer = SearchIndex(lancedb.connect(db_path), lancedb.connect(db_path).open_table("events"),
+                         embedder=embedder, start_worker=False)
+    try:
+        assert reader.search("s1", "alembic", limit=1).not_embedded == len(LOG)  # nothing stored yet
+        writer.catch_up()
+        outcome = reader.search("s1", PARAPHRASE_QUERY, limit=5)
+        assert outcome.not_embedded == 0 and outcome.mode == MODE_HYBRID
+    finally:
+        writer.close()
+        reader.close()

@@ -68,6 +68,7 @@ class Arena:
         self._ledgers: dict[str, Ledger] = {}
         self._ledgers_guard = threading.Lock()
         self._default_sessions: dict[str, str] = {}
+        self._known_sessions: set[str] = set()  # sessions are never deleted: once seen, always there
         from .skills_runtime import SkillsRuntime
 
         self.skills = SkillsRuntime(settings, self.count_tokens)
@@ -122,8 +123,13 @@ class Arena:
             )
         return session, True
 
+    def has_session(self, session: str) -> bool:
+        if session not in self._known_sessions and self.store.has_session(session):
+            self._known_sessions.add(session)
+        return session in self._known_sessions
+
     def require_session(self, session: str) -> None:
-        if not self.store.has_session(session):
+        if not self.has_session(session):
             known = [row["session"] for row in self.store.sessions()][-10:]
             listing = ", ".join(known) if known else "none yet"
             raise UnknownSession(
@@ -132,10 +138,11 @@ class Arena:
             )
 
     def ensure_session(self, session: str, origin: str = "server", label: str = "") -> None:
-        if not self.store.has_session(session):
+        if not self.has_session(session):
             with self.store.session_lock(session):
                 if not self.store.has_session(session):
                     self.store.add("sessions", [{"session": session, "created": time.time(), "origin": origin, "label": label}])
+                self._known_sessions.add(session)
 
     # -- the ledger ------------------------------------------------------------------------------
 
@@ -155,12 +162,21 @@ class Arena:
                 raise
 
     def _sync(self, ledger: Ledger) -> None:
-        rows = self.store.events(ledger.session, seq_min=ledger.last_seq + 1, columns=LEDGER_COLUMNS)
-        if not rows and ledger.last_seq >= 0:
+        """Fold what other writers appended since this ledger was current.
+
+        A session's events are only written under its lock, which we hold: if the
+        events table has not moved since our own last commit, nothing is new.
+        """
+        version = self.store.events_version()
+        if version == ledger.seen_version:
             return
-        for row in rows:
-            self._fold(ledger, event_from_row({**row, "text": ""}))
-        self._load_records(ledger)
+        rows = self.store.events(ledger.session, seq_min=ledger.last_seq + 1, columns=LEDGER_COLUMNS)
+        if rows or ledger.last_seq < 0:
+            for row in rows:
+                self._fold(ledger, event_from_row({**row, "text": ""}))
+            self._load_records(ledger)
+            self.trail.forget(ledger.session)
+        ledger.seen_version = version
 
     def _load_records(self, ledger: Ledger) -> None:
         tags = [Tag(r["name"], r["seq"], r["note"], r["origin"]) for r in self.store.rows("tags", ledger.session)]
@@ -188,6 +204,7 @@ class Arena:
 
     def _commit(self, ledger: Ledger, events: Sequence[Event]) -> None:
         self.store.append(events)
+        ledger.seen_version = self.store.events_version()  # safe: we hold the session's lock
         self.search.notify_appended(ledger.session, len(events))
 
     # -- appending from feeds ----------------------------------------------------------------------
@@ -197,11 +214,15 @@ class Arena:
         if not drafts:
             return []
         with self.locked(session) as ledger:
-            events = [self._event(ledger, draft, ledger.last_seq + 1 + i) for i, draft in enumerate(drafts)]
-            self._commit(ledger, events)
-            for event in events:
-                self._fold(ledger, event)
+            events = self._append_locked(ledger, drafts)
             self.trail.record_extracted(session, events, cwd=cwd)
+        return events
+
+    def _append_locked(self, ledger: Ledger, drafts: Sequence[EventDraft]) -> list[Event]:
+        events = [self._event(ledger, draft, ledger.last_seq + 1 + i) for i, draft in enumerate(drafts)]
+        self._commit(ledger, events)
+        for event in events:
+            self._fold(ledger, event)
         return events
 
     # -- one tool call -----------------------------------------------------------------------------
@@ -302,7 +323,7 @@ class Arena:
             text = (note or "").strip()
             if len(text) > MAX_NOTE_CHARS:
                 raise InvalidArgument(f"note is {len(text)} characters; keep it under {MAX_NOTE_CHARS}")
-            self._add_tag(ledger, Tag(name, seq, text, "agent"))
+            self.add_tag(ledger, Tag(name, seq, text, "agent"))
             result = TagResult(session=ledger.session, name=name, seq=seq, note=text, tags=list(ledger.tags))
             return render.tag(result), result
 
@@ -337,7 +358,10 @@ class Arena:
         """Revert the newest active squash of a session (appends an undo record)."""
         self.require_session(session)
         with self.locked(session) as ledger:
-            return squashing.undo(self, ledger, ledger.last_seq)
+            record = squashing.undo(self, ledger, ledger.last_seq + 1)
+            text = f"squash #{record.undoes} (seq {record.from_seq}–{record.to_seq}) undone; the summary before it is back"
+            self._append_locked(ledger, [EventDraft(kind="note", text=text)])
+            return record
 
     def summary_versions(self, session: str) -> list[SquashRecord]:
         """The kept versions of the anchored summary (the newest `summary_versions`), oldest first."""
@@ -345,7 +369,7 @@ class Arena:
         with self.locked(session) as ledger:
             return squashing.versions(ledger, self.settings.summary_versions)
 
-    def _add_tag(self, ledger: Ledger, tag: Tag) -> None:
+    def add_tag(self, ledger: Ledger, tag: Tag) -> None:
         self.store.add("tags", [{"session": ledger.session, "name": tag.name, "seq": tag.seq, "note": tag.note, "origin": tag.origin, "ts": time.time()}])
         ledger.tags[tag.name] = tag
 

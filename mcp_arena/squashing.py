@@ -119,7 +119,7 @@ def squash(arena: Arena, ledger: Ledger, seq: int, text: str, from_tag: str | No
         seq=seq,
     )
     _append(arena, ledger, record)
-    arena._add_tag(ledger, Tag(backup, tag.seq, f"raw range {from_seq}–{to_seq} before squash #{record.record}", "backup"))
+    arena.add_tag(ledger, Tag(backup, tag.seq, f"raw range {from_seq}–{to_seq} before squash #{record.record}", "backup"))
     result = SquashResult(
         session=ledger.session,
         tag=tag.name,

@@ -182,6 +182,10 @@ class Store:
             self.tables["events"].add([_event_row(event) for event in events])
             self._count_appends(len(events))
 
+    def events_version(self) -> int:
+        """The newest committed version of the events table (any writer, any session)."""
+        return self.tables["events"].version
+
     def events(
         self,
         session: str,

@@ -37,12 +37,17 @@ class Trail:
             raise InvalidArgument(f"MCP_ARENA_ARTIFACT_MAPPINGS: {exc}") from exc
         # SWE-agent's `edit` applies to the file opened last: remember it per session (in memory).
         self._editors: dict[str, artifacts.EditorState] = {}
+        self._cache: dict[str, list[artifacts.ArtifactRecord]] = {}  # per session, in seq order
+
+    def forget(self, session: str) -> None:
+        """Drop the cached records of a session (another process wrote to it)."""
+        self._cache.pop(session, None)
 
     # -- writing ---------------------------------------------------------------------------------
 
     def record(self, session: str, seq: int, records: Sequence[dict[str, Any]], source: str = "self") -> int:
         rows = [self._row(session, seq, r, source) for r in validate_records(records)]
-        self.store.add("artifacts", rows)
+        self._add(session, rows)
         return len(rows)
 
     def record_extracted(self, session: str, events: Sequence[Event], *, cwd: str | None = None) -> int:
@@ -58,8 +63,13 @@ class Trail:
             )
             for found in found_actions:
                 rows.append(self._row(session, event.seq, {"path": found.path, "action": found.action, "note": ""}, event.source))
-        self.store.add("artifacts", rows)
+        self._add(session, rows)
         return len(rows)
+
+    def _add(self, session: str, rows: list[dict[str, Any]]) -> None:
+        self.store.add("artifacts", rows)
+        if session in self._cache:
+            self._cache[session].extend(_record(row) for row in rows)
 
     @staticmethod
     def _row(session: str, seq: int, record: dict[str, Any], source: str) -> dict[str, Any]:
@@ -76,11 +86,12 @@ class Trail:
     # -- reading ---------------------------------------------------------------------------------
 
     def records(self, session: str, seq_min: int | None = None, seq_max: int | None = None) -> list[artifacts.ArtifactRecord]:
-        rows = self.store.rows("artifacts", session)
+        if session not in self._cache:
+            self._cache[session] = [_record(row) for row in self.store.rows("artifacts", session)]
         return [
-            artifacts.ArtifactRecord(path=r["path"], action=r["action"], seq=r["seq"], note=r["note"], source=r["source"])
-            for r in rows
-            if (seq_min is None or r["seq"] >= seq_min) and (seq_max is None or r["seq"] <= seq_max)
+            r
+            for r in self._cache[session]
+            if (seq_min is None or r.seq >= seq_min) and (seq_max is None or r.seq <= seq_max)
         ]
 
     def changed_files(self, session: str, from_seq: int, to_seq: int) -> list[SummaryFileEntry]:
@@ -106,6 +117,10 @@ class Trail:
             deleted=_entries(view.deleted),
         )
         return render.artifacts(result), result
+
+
+def _record(row: dict[str, Any]) -> artifacts.ArtifactRecord:
+    return artifacts.ArtifactRecord(path=row["path"], action=row["action"], seq=row["seq"], note=row["note"], source=row["source"])
 
 
 def _entries(statuses: Sequence[Any]) -> list[FileEntry]:

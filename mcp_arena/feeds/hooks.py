@@ -74,7 +74,7 @@ def pre_compact(payload: dict[str, Any], settings: Settings) -> str:
         )
         [event] = arena.append(session, [note])
         with arena.locked(session) as ledger:
-            arena._add_tag(ledger, Tag(f"compact-{event.seq}", event.seq, f"host compaction ({trigger or 'unknown'})", "hook"))
+            arena.add_tag(ledger, Tag(f"compact-{event.seq}", event.seq, f"host compaction ({trigger or 'unknown'})", "hook"))
     finally:
         arena.close()
     return ""

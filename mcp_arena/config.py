@@ -48,6 +48,7 @@ class Settings(BaseSettings):
     optimize_every: int = Field(1_000, ge=10, description="appended rows between LanceDB compactions")
     keep_versions_seconds: float = Field(3_600.0, ge=0, description="LanceDB versions older than this are cleaned")
 
+    artifact_max_entries: int = Field(25, ge=1, le=1_000, description="files listed per artifact_index group")
     artifact_mappings: dict[str, dict] = Field(default_factory=dict, description="extra tool→file-action mappings")
     transcript: str = Field("", description="'auto', a transcript path, or '' for none")
     hook_budget_tokens: int = Field(2_000, ge=100, description="token budget of the session-start hook output")

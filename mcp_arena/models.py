@@ -108,6 +108,7 @@ class ArtifactResult(BaseModel):
     recorded: int
     path_filter: str | None
     action_filter: str | None
+    totals: dict[str, int]  # files per group; each list holds at most the newest `artifact_max_entries`
     created: list[FileEntry]
     modified: list[FileEntry]
     read_only: list[FileEntry]

@@ -94,15 +94,21 @@ def artifacts(result: ArtifactResult) -> str:
     filters = [f for f in (result.path_filter and f"path {result.path_filter}", result.action_filter and f"action {result.action_filter}") if f]
     header = f"Artifact trail of session {result.session}" + (f" ({', '.join(filters)})" if filters else "")
     lines = [header + (f"; recorded {result.recorded} action(s)" if result.recorded else "") + ":"]
-    groups = (("Created", result.created), ("Modified", result.modified), ("Read only", result.read_only), ("Deleted", result.deleted))
-    for title, entries in groups:
-        lines.append(f"{title} ({len(entries)}):")
+    groups = (("Created", "created"), ("Modified", "modified"), ("Read only", "read_only"), ("Deleted", "deleted"))
+    cut = False
+    for title, name in groups:
+        entries, total = getattr(result, name), result.totals[name]
+        shown = f", the {len(entries)} most recent shown" if len(entries) < total else ""
+        cut = cut or len(entries) < total
+        lines.append(f"{title} ({total}{shown}):")
         lines.extend(_file_line(entry) for entry in entries)
-    if not any(entries for _, entries in groups):
+    if not any(result.totals.values()):
         lines.append("No files yet. Call artifact_index(record=[{path, action, note}]) after you create, change or read a file.")
+    if cut:
+        lines.append("Narrow the list with path=\"src/**/*.py\" (a glob) or action=\"modified\".")
     return "\n".join(lines)
 
 
 def _file_line(entry: FileEntry) -> str:
     notes = f" — {'; '.join(entry.notes)}" if entry.notes else ""
-    return f"  {entry.path} [{'+'.join(entry.actions)}] latest seq {entry.latest_seq}, {entry.count}×{notes}"
+    return f"  {entry.path} [{'+'.join(entry.actions)}] latest seq {entry.latest_seq}, {entry.count}× (seqs {', '.join(map(str, entry.seqs))}){notes}"

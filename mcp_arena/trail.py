@@ -38,10 +38,21 @@ class Trail:
         # SWE-agent's `edit` applies to the file opened last: remember it per session (in memory).
         self._editors: dict[str, artifacts.EditorState] = {}
         self._cache: dict[str, list[artifacts.ArtifactRecord]] = {}  # per session, in seq order
+        self._folded: dict[str, tuple[int, dict[str, artifacts.FileStatus]]] = {}  # (records folded, result)
 
     def forget(self, session: str) -> None:
         """Drop the cached records of a session (another process wrote to it)."""
         self._cache.pop(session, None)
+        self._folded.pop(session, None)
+
+    def statuses(self, session: str) -> dict[str, artifacts.FileStatus]:
+        """The folded trail of a whole session, refolded only when its records changed."""
+        records = self.records(session)
+        count, folded = self._folded.get(session, (-1, {}))
+        if count != len(records):
+            folded = artifacts.fold(records)
+            self._folded[session] = (len(records), folded)
+        return folded
 
     # -- writing ---------------------------------------------------------------------------------
 
@@ -103,24 +114,34 @@ class Trail:
             raise InvalidArgument(f"unknown action {action[:40]!r}; use one of: {', '.join(ACTIONS)}")
         recorded = self.record(ledger.session, seq, records) if records else 0
         try:
-            view = artifacts.index(artifacts.fold(self.records(ledger.session)), path_glob=path, action=action)
+            view = artifacts.index(self.statuses(ledger.session), path_glob=path, action=action)
         except ValueError as exc:
             raise InvalidArgument(str(exc)) from exc
+        limit = self.settings.artifact_max_entries
+        groups = {"created": view.created, "modified": view.modified, "read_only": view.read_only, "deleted": view.deleted}
         result = ArtifactResult(
             session=ledger.session,
             recorded=recorded,
             path_filter=path,
             action_filter=action,
-            created=_entries(view.created),
-            modified=_entries(view.modified),
-            read_only=_entries(view.read_only),
-            deleted=_entries(view.deleted),
+            totals={name: len(statuses) for name, statuses in groups.items()},
+            **{name: _entries(_newest(statuses, limit)) for name, statuses in groups.items()},
         )
         return render.artifacts(result), result
 
 
 def _record(row: dict[str, Any]) -> artifacts.ArtifactRecord:
     return artifacts.ArtifactRecord(path=row["path"], action=row["action"], seq=row["seq"], note=row["note"], source=row["source"])
+
+
+MAX_SEQS_SHOWN = 10
+MAX_NOTES_SHOWN = 3
+
+
+def _newest(statuses: Sequence[Any], limit: int) -> list[Any]:
+    """The `limit` most recently touched files, listed by path."""
+    recent = sorted(statuses, key=lambda s: (max(s.seqs, default=-1), s.path))[-limit:]
+    return sorted(recent, key=lambda s: s.path)
 
 
 def _entries(statuses: Sequence[Any]) -> list[FileEntry]:
@@ -130,8 +151,8 @@ def _entries(statuses: Sequence[Any]) -> list[FileEntry]:
             actions=list(s.actions),
             latest_seq=max(s.seqs, default=-1),
             count=len(s.seqs),
-            seqs=list(s.seqs),
-            notes=list(s.notes),
+            seqs=list(s.seqs[-MAX_SEQS_SHOWN:]),
+            notes=list(s.notes[-MAX_NOTES_SHOWN:]),
         )
         for s in statuses
     ]

@@ -195,3 +195,16 @@ async def test_turns_left_follow_reported_growth(client: Client):
     status = (await ok(client, "context_status", used_tokens=110_000, window_tokens=200_000)).structured_content
     # 10,000 tokens over 2 steps between the reports: 5,000 per turn; 50,000 to stage 1 at 80%
     assert status["tokens_per_turn"] == 5_000 and status["turns_left"] == 10
+
+
+async def test_artifact_index_is_bounded_and_says_how_to_narrow(home):
+    settings = Settings(home=home, semantic=False, artifact_max_entries=3)
+    async with Client(build_server(settings)) as client:
+        records = [{"path": f"src/m{i:02d}.py", "action": "modified"} for i in range(8)]
+        result = await ok(client, "artifact_index", record=records)
+        trail = result.structured_content
+        assert trail["totals"]["modified"] == 8
+        assert [e["path"] for e in trail["modified"]] == ["src/m05.py", "src/m06.py", "src/m07.py"]
+        assert "8, the 3 most recent shown" in text_of(result) and "path=" in text_of(result)
+        narrowed = (await ok(client, "artifact_index", path="src/m0[12].py")).structured_content
+        assert [e["path"] for e in narrowed["modified"]] == ["src/m01.py", "src/m02.py"]

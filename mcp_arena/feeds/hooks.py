@@ -89,7 +89,7 @@ def session_start(payload: dict[str, Any], settings: Settings) -> str:
         with arena.locked(session) as ledger:
             summary = ledger.anchored_summary()
             skills = _skills_in_use(arena, ledger)
-        trail = artifacts.index(artifacts.fold(arena.trail.records(session)))
+        trail = artifacts.index(arena.trail.statuses(session))
         text = compose(session, summary, trail_brief(trail, str(payload.get("cwd") or "")), skills)
         return fit(text, settings.hook_budget_tokens, arena.count_tokens)
     finally:

@@ -4,7 +4,7 @@ Public API (no MCP in here)::
 
     index = SearchIndex(db, events_table, semantic=True, embedder=None,
                         optimize_every=1000, keep_versions_seconds=3600,
-                        count_tokens=len_based_estimate)
+                        count_tokens=estimate_tokens)
     index.notify_appended(session, n)        # after every append; cheap, never blocks
     outcome = index.search(session, query, limit=5, scope="all",
                            squashed_ranges=[(from_seq, to_seq), ...],

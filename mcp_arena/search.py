@@ -75,6 +75,10 @@ RRF_K = 60
 # yet LanceDB's indexed path measured ~5x faster than its flat scan at 100k
 # rows (17 ms vs 87 ms), and it trains in seconds.
 _EXHAUSTIVE_PROBES = 1_000_000
+# Full-text hits weigh (share of query terms they contain) ** 2 in the fusion.
+# On the bench's probes, squared beat linear and flat weights for paraphrased
+# queries (0.90 vs 0.75 recall@5) and kept keyword queries at 1.00.
+_COVERAGE_POWER = 2
 MIN_SNIPPET_TOKENS = 30
 _CHARS_PER_TOKEN = 4
 
@@ -427,7 +431,7 @@ class SearchIndex:
             except Exception as exc:  # a broken vector table must not take recall down with it
                 logger.exception("vector search failed; answering from full text only")
                 note = f"vector search failed ({type(exc).__name__}); full text only"
-        fulltext_order, coverage, known_rows = (
+        fulltext_order, fulltext_weights, known_rows = (
             fulltext.result() if fulltext is not None else self._fulltext_leg(query, where, depth)
         )
         ranked = {"fulltext": fulltext_order}
@@ -444,7 +448,7 @@ class SearchIndex:
         if fulltext_only:
             upto = self._embedded_max_of(session)
             unranked = {seq for seq in ranked["fulltext"] if upto is None or seq > upto}
-        fused = rrf_fuse(ranked, weights={"fulltext": coverage}, unranked_twice=unranked)[:limit]
+        fused = rrf_fuse(ranked, weights={"fulltext": fulltext_weights}, unranked_twice=unranked)[:limit]
         hits, truncated = self._render_hits(session, query, fused, max_tokens, known_rows)
         return SearchOutcome(
             hits=hits,
@@ -493,11 +497,12 @@ class SearchIndex:
     def _fulltext_leg(
         self, query: str, where: Expr, depth: int
     ) -> tuple[list[int], dict[int, float], dict[int, dict[str, Any]]]:
-        """Seqs by BM25, each one's share of the query terms, and the rows themselves.
+        """Seqs by BM25, each one's fusion weight, and the rows themselves.
 
         BM25 ranks an event that matches one common word ("run") above nothing
-        at all; weighting the leg by term coverage keeps such one-word matches
-        from burying a strong semantic hit when the two are fused.
+        at all; weighting the leg by the squared share of query terms a hit
+        contains keeps such one-word matches from burying a strong semantic hit
+        when the two are fused, while full matches keep their whole weight.
         """
         from lancedb.query import MatchQuery
 
@@ -512,8 +517,8 @@ class SearchIndex:
         order = dedupe_by_best(zip(seqs, rows.column("_score").to_pylist()))
         terms = query_terms(query)
         by_seq = {row["seq"]: row for row in rows.drop_columns(["_score"]).to_pylist()}
-        coverage = {seq: term_coverage(row["text"] or "", terms) for seq, row in by_seq.items()}
-        return order, coverage, by_seq
+        weights = {seq: term_coverage(row["text"] or "", terms) ** _COVERAGE_POWER for seq, row in by_seq.items()}
+        return order, weights, by_seq
 
     def _vector_leg(self, session: str, query: str, where: Expr, depth: int) -> tuple[list[int], int, int, int]:
         """Seqs by similarity, plus: events of the session without a stored vector, how

@@ -35,21 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from mcp_arena.embeddings import Embedder  # noqa: E402
 from mcp_arena.search import SearchIndex  # noqa: E402
 
-EVENTS_SCHEMA = pa.schema(
-    [
-        ("session", pa.string()),
-        ("seq", pa.int64()),
-        ("kind", pa.string()),
-        ("tool", pa.string()),
-        ("text", pa.string()),
-        ("tokens", pa.int32()),
-        ("is_error", pa.bool_()),
-        ("source", pa.string()),
-        ("call_id", pa.string()),
-        ("ts", pa.float64()),
-        ("meta", pa.string()),
-    ]
-)
+from mcp_arena.store import EVENTS as EVENTS_SCHEMA  # noqa: E402
 
 # (planted fact, paraphrased query sharing as few words as possible)
 PROBES = [

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -9,6 +10,14 @@ from typing import Any
 
 from .config import Settings
 from .store import Store
+
+@functools.lru_cache(maxsize=1)
+def shared_embedder():
+    """One embedding model per process, however many arenas it opens (eval opens one per session)."""
+    from .embeddings import Embedder
+
+    return Embedder()
+
 
 # The arena's own recall results quote other events; matching them would echo old searches.
 SELF_ECHO_TOOLS = ("memory_search",)
@@ -41,6 +50,8 @@ class SearchRuntime:
                     self.store.db,
                     self.store.tables["events"],
                     semantic=self.settings.semantic,
+                    embedder=shared_embedder() if self.settings.semantic else None,
+                    maintain_events=False,  # the store owns the events table's compaction and indexes
                     optimize_every=self.settings.optimize_every,
                     keep_versions_seconds=self.settings.keep_versions_seconds,
                     count_tokens=self.count_tokens,

@@ -24,21 +24,7 @@ from mcp_arena.search import (
     rrf_fuse,
 )
 
-EVENTS_SCHEMA = pa.schema(
-    [
-        ("session", pa.string()),
-        ("seq", pa.int64()),
-        ("kind", pa.string()),
-        ("tool", pa.string()),
-        ("text", pa.string()),
-        ("tokens", pa.int32()),
-        ("is_error", pa.bool_()),
-        ("source", pa.string()),
-        ("call_id", pa.string()),
-        ("ts", pa.float64()),
-        ("meta", pa.string()),
-    ]
-)
+from mcp_arena.store import EVENTS as EVENTS_SCHEMA  # noqa: E402
 
 # (kind, tool, text): an agent session about a web service. Seq = position.
 LOG = [

@@ -1,20 +1,36 @@
 """mcp-arena: an MCP server that lets an agent manage its own context window like an arena allocator.
 
 The public surface: `Settings`, `Arena` (the engine, no MCP in it), `build_server`
-(the MCP server over it) and the error tree in `mcp_arena.errors`.
+(the MCP server over it) and the error tree in `mcp_arena.errors`. Names are
+imported on first use: importing LanceDB takes well over a second, and the
+server answers `initialize` before it needs it.
 """
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
 
 __version__ = "0.1.0"
 
-from .arena import Arena, Reply  # noqa: E402
-from .config import Settings  # noqa: E402
-from .errors import ArenaError  # noqa: E402
-
 __all__ = ["Arena", "ArenaError", "Reply", "Settings", "__version__", "build_server"]
 
+_WHERE = {
+    "Arena": "mcp_arena.arena",
+    "Reply": "mcp_arena.arena",
+    "Settings": "mcp_arena.config",
+    "ArenaError": "mcp_arena.errors",
+    "build_server": "mcp_arena.server",
+}
 
-def build_server(settings=None, arena=None):
-    """See `mcp_arena.server.build_server` (imported lazily: the engine needs no MCP)."""
-    from .server import build_server as build
+if TYPE_CHECKING:
+    from .arena import Arena, Reply
+    from .config import Settings
+    from .errors import ArenaError
+    from .server import build_server
 
-    return build(settings, arena)
+
+def __getattr__(name: str):
+    if name in _WHERE:
+        return getattr(importlib.import_module(_WHERE[name]), name)
+    raise AttributeError(f"module 'mcp_arena' has no attribute {name!r}")

@@ -87,7 +87,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    _load_extra_commands()
+    argv = sys.argv[1:] if argv is None else argv
+    if not argv or argv[0] not in COMMANDS and argv[0] != "demo":
+        _load_extra_commands()  # they import LanceDB: `serve` must not wait for it before `initialize`
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:

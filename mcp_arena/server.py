@@ -6,18 +6,21 @@ built and never change within the process: they are the host's system prompt.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import BaseModel, Field
 
 from . import __version__, schemas
-from .arena import Arena, Reply
 from .config import Settings
 from .skills import builtin_skills_dir, load_catalog
+
+if TYPE_CHECKING:
+    from .arena import Arena, Reply
 
 INSTRUCTIONS = """\
 mcp-arena manages your context window like an arena allocator. Work append-only; keep usage in the \
@@ -61,8 +64,41 @@ def connection_key(ctx: Context) -> str:
     return ""
 
 
+class Engine:
+    """The arena, built off the event loop at start so `initialize` is answered before LanceDB is loaded."""
+
+    def __init__(self, settings: Settings, arena: Arena | None = None):
+        self._arena, self._error = arena, None
+        self._ready = threading.Event()
+        if arena is None:
+            threading.Thread(target=self._build, args=(settings,), name="arena-start", daemon=True).start()
+        else:
+            self._ready.set()
+
+    def _build(self, settings: Settings) -> None:
+        try:
+            from .arena import Arena
+
+            self._arena = Arena(settings)
+        except BaseException as exc:  # surfaced to every call, never lost in a thread
+            self._error = exc
+        finally:
+            self._ready.set()
+
+    def get(self) -> Arena:
+        self._ready.wait()
+        if self._error is not None:
+            raise RuntimeError(f"the arena could not start: {self._error}") from self._error
+        return self._arena
+
+    def close(self) -> None:
+        self._ready.wait()
+        if self._arena is not None:
+            self._arena.close()
+
+
 def engine(ctx: Context) -> Arena:
-    return ctx.request_context.lifespan_context["arena"]
+    return ctx.request_context.lifespan_context["engine"].get()
 
 
 def build_server(settings: Settings | None = None, arena: Arena | None = None) -> MCPServer:
@@ -72,12 +108,12 @@ def build_server(settings: Settings | None = None, arena: Arena | None = None) -
 
     @asynccontextmanager
     async def lifespan(_server: MCPServer) -> AsyncIterator[dict[str, Any]]:
-        engine = arena or Arena(settings)
+        started = Engine(settings, arena)
         try:
-            yield {"arena": engine}
+            yield {"engine": started}
         finally:
             if arena is None:
-                engine.close()
+                started.close()
 
     server = MCPServer(
         "mcp-arena",

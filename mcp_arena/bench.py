@@ -269,8 +269,14 @@ async def timed_ms(awaitable) -> tuple[float, Any]:
     return (time.perf_counter() - started) * 1000, result
 
 
-async def latency_for(home: Path, size: int, iterations: int) -> dict[str, Any]:
-    """Every tool `iterations` times on one session, interleaved, after one warm-up call each."""
+async def latency_for(home: Path, size: int, iterations: int, think_ms: int = 0) -> dict[str, Any]:
+    """Every tool `iterations` times on one session, interleaved, after one warm-up call each.
+
+    `think_ms` pauses between rounds, as an agent's model pauses between tool calls; the
+    server's background work (embedding, compaction) then runs in the pause, as it does in
+    use. The pause is never part of a timing. 0 measures calls back to back: the worst case."""
+    import anyio
+
     from mcp import Client
 
     async with Client(server_params(home, session_name(size))) as client:
@@ -281,6 +287,8 @@ async def latency_for(home: Path, size: int, iterations: int) -> dict[str, Any]:
             _check(tool, result)
         samples: dict[str, list[float]] = {name: [] for name in (PROTOCOL, *TOOLS)}
         for i in range(iterations):
+            if think_ms:
+                await anyio.sleep(think_ms / 1000)
             samples[PROTOCOL].append((await timed_ms(client.list_tools(cache_mode="refresh")))[0])
             for tool in TOOLS:
                 elapsed, result = await timed_ms(client.call_tool(tool, tool_arguments(tool, i)))
@@ -295,6 +303,7 @@ async def latency_for(home: Path, size: int, iterations: int) -> dict[str, Any]:
         figures["p95_over_floor"] = round(figures["p95_ms"] / floor["p95_ms"], 2) if floor["p95_ms"] else None
     return {
         "events": size,
+        "think_ms": think_ms,
         "floor_tool": FLOOR_TOOL,
         "protocol_tools_list": protocol,
         "tools": tools,
@@ -455,12 +464,12 @@ def incremental_vs_full(home: Path, size: int, range_events: int) -> dict[str, A
 # -- the run ---------------------------------------------------------------------------------------
 
 
-def run_bench(home: Path, sizes: tuple[int, ...], *, iterations: int, smoke: bool) -> dict[str, Any]:
+def run_bench(home: Path, sizes: tuple[int, ...], *, iterations: int, smoke: bool, think_ms: int = 0) -> dict[str, Any]:
     import anyio
 
     report: dict[str, Any] = {
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
-        "config": {"sizes": list(sizes), "iterations": iterations, "smoke": smoke},
+        "config": {"sizes": list(sizes), "iterations": iterations, "smoke": smoke, "think_ms": think_ms},
     }
     report["ingestion"] = seed(home, sizes)
     report["storage"] = storage(home, sum(sizes))
@@ -470,7 +479,7 @@ def run_bench(home: Path, sizes: tuple[int, ...], *, iterations: int, smoke: boo
     report["vectors"]["index_build_s"] = build_vector_indexes(home)
     report["latency"] = []
     for size in sizes:
-        report["latency"].append(anyio.run(latency_for, home, size, iterations))
+        report["latency"].append(anyio.run(latency_for, home, size, iterations, think_ms))
         log(f"latency at {size:,} events done")
     report["squash_vs_range"] = squash_vs_range(home, (20, 100) if smoke else (100, 1_000, 10_000))
     report["summary_update"] = incremental_vs_full(home, max(sizes), 100 if smoke else 500)
@@ -513,7 +522,9 @@ def targets(report: dict[str, Any]) -> list[dict[str, Any]]:
 def render_markdown(report: dict[str, Any]) -> str:
     m = report["machine"]
     out = [f"# mcp-arena bench\n\n{m['cpus']} CPUs, Python {m['python']}, {m['platform']}; sizes {report['config']['sizes']}, "
-           f"{report['config']['iterations']} iterations per tool{' (smoke)' if report['config']['smoke'] else ''}.\n"]
+           f"{report['config']['iterations']} iterations per tool{' (smoke)' if report['config']['smoke'] else ''}; "
+           + (f"{report['config']['think_ms']} ms pause between rounds (an agent's think time, not timed)"
+              if report['config'].get('think_ms') else "calls back to back (no think time)") + ".\n"]
     out.append("## Targets\n\n| figure | target | measured | |\n| --- | --- | ---: | --- |")
     out += [f"| {t['label']} | {t['target']} | {t['measured']} | {'met' if t['met'] else '**missed**'} |" for t in report["targets"]]
     out.append("\n## Round trip over stdio (ms; floor = load_skill with no name on the same server; tools/list = protocol only)\n")
@@ -551,6 +562,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--smoke", action="store_true", help="tiny sizes and few iterations (for tests)")
     parser.add_argument("--iterations", type=int, help="timed calls per tool and size (default 100; smoke 5)")
     parser.add_argument("--out", type=Path, default=Path("."), help="folder for bench.json and bench.md")
+    parser.add_argument("--think-ms", type=int, default=0, help="pause between rounds of calls, as an agent's model thinks (default 0: back to back)")
 
 
 def run(args: argparse.Namespace, _settings) -> int:
@@ -560,7 +572,7 @@ def run(args: argparse.Namespace, _settings) -> int:
     iterations = args.iterations or (5 if args.smoke else 100)
     home = Path(args.home) if args.home else Path(tempfile.mkdtemp(prefix="mcp-arena-bench-"))
     try:
-        report = run_bench(home, sizes, iterations=iterations, smoke=args.smoke)
+        report = run_bench(home, sizes, iterations=iterations, smoke=args.smoke, think_ms=args.think_ms)
     finally:
         if not args.home:
             shutil.rmtree(home, ignore_errors=True)

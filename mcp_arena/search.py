@@ -41,8 +41,10 @@ Filters are built only with `lancedb.expr`; no caller string is pasted into SQL.
 from __future__ import annotations
 
 import logging
+import os
 import re
 import threading
+import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -330,6 +332,8 @@ class SearchIndex:
         embed_chunk: int = 128,
         vector_index_min_rows: int = 2_000,
         idle_seconds: float = 30.0,
+        settle_seconds: float = 1.0,
+        settle_max_seconds: float = 10.0,
         start_worker: bool = True,
     ) -> None:
         self._db = db
@@ -344,6 +348,8 @@ class SearchIndex:
         self._embed_chunk = embed_chunk
         self._vector_index_min_rows = vector_index_min_rows
         self._idle_seconds = idle_seconds
+        self._settle_seconds = settle_seconds
+        self._settle_max_seconds = settle_max_seconds
         self._weak_reads = getattr(db, "read_consistency_interval", None) is None
 
         self._vectors = self._open_vectors() if semantic else None
@@ -506,6 +512,8 @@ class SearchIndex:
         """
         from lancedb.query import MatchQuery
 
+        if not self._fts_ready:  # once per process: a search must not depend on the worker having run
+            self._ensure_fulltext_index()
         rows = (
             self._events.search(MatchQuery(query, "text"), query_type="fts")
             .where(where)
@@ -696,9 +704,11 @@ class SearchIndex:
     # -- background ---------------------------------------------------------------------------
 
     def _run_worker(self) -> None:
+        _lower_thread_priority()
         while not self._stop.is_set():
             self._wake.wait(self._idle_seconds)
             self._wake.clear()
+            self._settle()
             if self._stop.is_set():
                 break
             try:
@@ -711,6 +721,13 @@ class SearchIndex:
                 self._maintain_if_due()
             except Exception:
                 logger.exception("search index maintenance failed; will retry later")
+
+    def _settle(self) -> None:
+        """Wait for a burst of appends to pause (bounded), so the model runs between
+        tool calls, in batches, rather than beside each call on the same cores."""
+        deadline = time.monotonic() + self._settle_max_seconds
+        while not self._stop.is_set() and time.monotonic() < deadline and self._wake.wait(self._settle_seconds):
+            self._wake.clear()
 
     def _embed_pending(self) -> None:
         if not self.semantic:
@@ -814,3 +831,12 @@ class SearchIndex:
         if not self._semantic_error:
             logger.error("semantic search disabled, full text only: %s", exc)
         self._semantic_error = str(exc)
+
+
+def _lower_thread_priority() -> None:
+    """Background embedding must leave the cores to tool calls: nice this thread
+    (Linux applies setpriority to one thread when given its id; elsewhere a no-op)."""
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 15)
+    except (AttributeError, OSError):
+        pass

@@ -385,13 +385,3 @@ def test_a_long_lived_index_sees_vectors_another_process_stored_later(events, em
         writer.close()
         reader.close()
 
-
-def test_full_text_works_before_any_background_pass(events):
-    """A search right after the first appends finds full-text hits: it must not wait for the worker's index."""
-    db, table = events
-    idx = SearchIndex(db, table, semantic=False, start_worker=False)
-    try:
-        outcome = idx.search("s2", "zebra crossing", limit=3)
-        assert outcome.mode == "fulltext" and outcome.hits
-    finally:
-        idx.close()

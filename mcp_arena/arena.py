@@ -76,6 +76,7 @@ class Arena:
 
         self.search = SearchRuntime(settings, self.store, self.count_tokens)
         self.trail = trail.Trail(self.store, settings)
+        threading.Thread(target=self.store.maintain_if_fragmented, name="arena-fragments", daemon=True).start()
         from .feeds.runtime import TranscriptRuntime
 
         self.transcript = TranscriptRuntime(self, settings, os.getcwd()) if settings.transcript else None
@@ -249,7 +250,7 @@ class Arena:
                 self.ensure_session(session_id)
         except ArenaError as exc:
             return Reply(text=str(exc), structured=None, is_error=True, session=session or "")
-        with self.locked(session_id) as ledger:
+        with self.search.foreground(), self.locked(session_id) as ledger:
             return self._run(ledger, tool, arguments, body, prepare, shows_skill)
 
     def _run(self, ledger: Ledger, tool: str, arguments: dict[str, Any], body: Body, prepare, shows_skill) -> Reply:

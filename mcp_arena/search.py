@@ -40,6 +40,7 @@ Filters are built only with `lancedb.expr`; no caller string is pasted into SQL.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
@@ -350,6 +351,8 @@ class SearchIndex:
         self._idle_seconds = idle_seconds
         self._settle_seconds = settle_seconds
         self._settle_max_seconds = settle_max_seconds
+        self._calls_in_flight = 0
+        self._calls_quiet = threading.Condition()
         self._weak_reads = getattr(db, "read_consistency_interval", None) is None
 
         self._vectors = self._open_vectors() if semantic else None
@@ -607,6 +610,8 @@ class SearchIndex:
 
     def _embed_missing(self, session: str, max_events: int) -> tuple[int, int]:
         """Embed up to max_events missing events of a session: (embedded, still missing)."""
+        if threading.current_thread() is self._worker:
+            self._yield_to_calls()  # its scans share LanceDB's one event-loop thread with the calls
         with self._embed_lock:
             missing = self._missing_seqs(session)
             if not missing:
@@ -615,6 +620,8 @@ class SearchIndex:
             for start in range(0, min(len(missing), max_events), self._embed_chunk):
                 if self._stop.is_set():
                     break
+                if threading.current_thread() is self._worker:
+                    self._yield_to_calls()
                 done += self._embed_seqs(session, missing[start : min(start + self._embed_chunk, max_events)])
             return done, len(missing) - done
 
@@ -722,6 +729,23 @@ class SearchIndex:
             except Exception:
                 logger.exception("search index maintenance failed; will retry later")
 
+    @contextlib.contextmanager
+    def foreground(self):
+        """Mark a tool call in progress: background embedding yields to it between small batches."""
+        with self._calls_quiet:
+            self._calls_in_flight += 1
+        try:
+            yield
+        finally:
+            with self._calls_quiet:
+                self._calls_in_flight -= 1
+                self._calls_quiet.notify_all()
+
+    def _yield_to_calls(self) -> None:
+        with self._calls_quiet:
+            while self._calls_in_flight and not self._stop.is_set():
+                self._calls_quiet.wait(0.1)
+
     def _settle(self) -> None:
         """Wait for a burst of appends to pause (bounded), so the model runs between
         tool calls, in batches, rather than beside each call on the same cores."""
@@ -740,6 +764,7 @@ class SearchIndex:
             self._pending.clear()
             discover, self._discover_all = self._discover_all, False
         if discover:
+            self._yield_to_calls()
             sessions.update(self._sessions_behind())
         # Round-robin one chunk per session, so a long backlog never starves a busy session.
         while sessions and not self._stop.is_set():

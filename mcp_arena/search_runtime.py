@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import threading
 from collections.abc import Callable
@@ -60,6 +61,10 @@ class SearchRuntime:
                     count_tokens=self.count_tokens,
                 )
             return self._index
+
+    def foreground(self):
+        """Background embedding pauses while this is held (a tool call or an append is running)."""
+        return self._index.foreground() if self._index is not None else contextlib.nullcontext()
 
     def notify_appended(self, session: str, count: int) -> None:
         self.index.notify_appended(session, count)

@@ -103,6 +103,8 @@ FEED_STATE = pa.schema(
         ("ts", pa.float64()),
     ]
 )
+COMPACT_EVERY_COMMITS = 64
+
 SCHEMAS = {
     "events": EVENTS,
     "tags": TAGS,
@@ -150,6 +152,7 @@ class Store:
         self._thread_locks: dict[str, threading.Lock] = {}
         self._thread_locks_guard = threading.Lock()
         self._appended_since_optimize = 0
+        self._commits_since_optimize = 0
         self._maintenance: threading.Thread | None = None
 
     def _open(self, name: str, schema: pa.Schema):
@@ -231,9 +234,22 @@ class Store:
     # -- maintenance -----------------------------------------------------------------------------
 
     def _count_appends(self, count: int) -> None:
+        """Every commit leaves a fragment that every later query walks: compact after
+        `optimize_every` rows, or after COMPACT_EVERY_COMMITS commits (a tool call commits ~3 rows)."""
         self._appended_since_optimize += count
-        if self._appended_since_optimize >= self.optimize_every:
-            self._appended_since_optimize = 0
+        self._commits_since_optimize += 1
+        if self._appended_since_optimize >= self.optimize_every or self._commits_since_optimize >= COMPACT_EVERY_COMMITS:
+            self._appended_since_optimize = self._commits_since_optimize = 0
+            self.maintain_in_background()
+
+    def maintain_if_fragmented(self) -> None:
+        """At start: tables left fragmented by earlier (short-lived) processes are compacted in the background."""
+        try:
+            fragments = self.tables["events"].stats()["fragment_stats"]["num_fragments"]
+        except Exception as exc:  # a statistics failure must not stop the server
+            log.warning("could not read the events table's statistics: %s", exc)
+            return
+        if fragments > COMPACT_EVERY_COMMITS:
             self.maintain_in_background()
 
     def maintain_in_background(self) -> None:

@@ -7,6 +7,7 @@ This module validates what callers send, stores rows, and answers queries.
 
 from __future__ import annotations
 
+import heapq
 import json
 import time
 from collections.abc import Sequence
@@ -139,8 +140,8 @@ MAX_NOTES_SHOWN = 3
 
 
 def _newest(statuses: Sequence[Any], limit: int) -> list[Any]:
-    """The `limit` most recently touched files, listed by path."""
-    recent = sorted(statuses, key=lambda s: (max(s.seqs, default=-1), s.path))[-limit:]
+    """The `limit` most recently touched files, listed by path (seqs are folded in ascending order)."""
+    recent = heapq.nlargest(limit, statuses, key=lambda s: (s.seqs[-1] if s.seqs else -1, s.path))
     return sorted(recent, key=lambda s: s.path)
 
 

@@ -649,7 +649,7 @@ class SearchIndex:
         rows = rows.filter(pa.array([seq in wanted for seq in rows.column("seq").to_pylist()])).sort_by("seq")
         if rows.num_rows == 0:
             return 0
-        vectors = self._embed_yielding([text or "" for text in rows.column("text").to_pylist()])
+        vectors = self._embedder.embed([text or "" for text in rows.column("text").to_pylist()])
         self._vectors.add(
             pa.table(
                 {
@@ -740,16 +740,6 @@ class SearchIndex:
             with self._calls_quiet:
                 self._calls_in_flight -= 1
                 self._calls_quiet.notify_all()
-
-    def _embed_yielding(self, texts: list[str]) -> np.ndarray:
-        """Embed in small slices; on the worker, wait for tool calls in flight before each slice."""
-        on_worker = threading.current_thread() is self._worker
-        parts = []
-        for start in range(0, len(texts), _YIELD_SLICE):
-            if on_worker:
-                self._yield_to_calls()
-            parts.append(self._embedder.embed(texts[start : start + _YIELD_SLICE]))
-        return np.concatenate(parts) if parts else np.zeros((0, DIMENSION), dtype=np.float32)
 
     def _yield_to_calls(self) -> None:
         with self._calls_quiet:
@@ -866,9 +856,6 @@ class SearchIndex:
         if not self._semantic_error:
             logger.error("semantic search disabled, full text only: %s", exc)
         self._semantic_error = str(exc)
-
-
-_YIELD_SLICE = 16  # texts embedded between two checks for tool calls in flight (~0.1 s on one thread)
 
 
 def _lower_thread_priority() -> None:

@@ -543,7 +543,7 @@ def render_markdown(report: dict[str, Any]) -> str:
     out.append(f"- embedding catch-up: **{emb['events_per_s']} events/s** ({emb['events']:,} events in {emb['seconds']} s, {emb['threads']} CPUs)")
     out.append(f"- vector layer for the latency runs: {report['vectors']['synthetic_vectors']:,} synthetic unit vectors; indexes built in {report['vectors']['index_build_s']} s")
     out.append(f"- LanceDB folder per 10,000 events: {sto['before_mb_per_10k']} MB before maintenance, {sto['after_mb_per_10k']} MB after ({sto['maintenance_s']} s)")
-    out.append(f"- peak RSS: server " + ", ".join(f"{r['events']:,} events: {r['server_peak_rss_mb']} MB" for r in report["latency"])
+    out.append("- peak RSS: server " + ", ".join(f"{r['events']:,} events: {r['server_peak_rss_mb']} MB" for r in report["latency"])
                + f"; bench process while ingesting: {ing['bench_peak_rss_mb']} MB")
     cold = report["cold_start"]
     out.append(f"- cold start ({cold['events']:,}-event session, median of {cold['runs']}): initialize {cold['initialize_s']} s, first memory_search {cold['first_memory_search_s']} s")

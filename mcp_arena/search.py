@@ -52,7 +52,6 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-import numpy as np
 import pyarrow as pa
 from lancedb.expr import Expr, col, lit
 

@@ -9,8 +9,6 @@ import pytest
 
 from mcp_arena import Settings
 
-# The repo is cloned next to shared/ (locally and in CI): <parent>/shared/corpus.
-CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
 
 
 @pytest.fixture

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from mcp import Client
+
+# The public agent transcripts: the repo is cloned next to shared/ (here and in CI).
+CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
 
 
 async def call(client: Client, tool: str, **arguments: Any):

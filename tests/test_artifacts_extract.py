@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
@@ -24,7 +23,7 @@ from mcp_arena.artifacts import (
 )
 from mcp_arena.summary import FileEntry
 
-CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
+from tests.helpers import CORPUS
 needs_corpus = pytest.mark.skipif(not CORPUS.is_dir(), reason="public corpus not present")
 
 

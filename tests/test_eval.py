@@ -9,7 +9,7 @@ import pytest
 from mcp_arena.cli import main
 from mcp_arena.evaluate import PROBE_TYPES, derive_probes, evaluate_session, extractive_summary
 from mcp_arena.workload import generated_session, sources
-from tests.conftest import CORPUS
+from tests.helpers import CORPUS
 
 
 

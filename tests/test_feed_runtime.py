@@ -14,7 +14,7 @@ from mcp_arena import Settings
 from mcp_arena.arena import Arena
 from mcp_arena.feeds import claude_code, locate
 
-from conftest import CORPUS
+from tests.helpers import CORPUS
 
 SAMPLES = sorted((CORPUS / "claude-code").glob("*.jsonl"))
 COMPACT_LINE = {

@@ -17,7 +17,7 @@ from mcp_arena.feeds.claude_code import (
     turn_usage,
 )
 
-CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
+from tests.helpers import CORPUS
 CLAUDE_SAMPLES = sorted((CORPUS / "claude-code").glob("*.jsonl"))
 
 

@@ -12,7 +12,7 @@ from mcp_arena.errors import InvalidArgument
 from mcp_arena.feeds import formats, openhands, swe_agent
 from mcp_arena.feeds.swe_agent import parse_action
 
-CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
+from tests.helpers import CORPUS
 SWE_FILES = sorted((CORPUS / "swe-agent").glob("*.traj"))
 OPENHANDS_FILES = sorted(p for p in (CORPUS / "openhands").iterdir() if p.suffix in (".json", ".jsonl"))
 CLAUDE_FILES = sorted((CORPUS / "claude-code").glob("*.jsonl"))

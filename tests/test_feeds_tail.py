@@ -14,7 +14,7 @@ from mcp_arena.feeds.claude_code import parse_lines, read_transcript
 from mcp_arena.feeds.live import ClaudeCodeFeed
 from mcp_arena.feeds.tail import TailState, TranscriptTail
 
-CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
+from tests.helpers import CORPUS
 SAMPLE = CORPUS / "claude-code" / "subagent.jsonl"
 
 

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import CORPUS
+from tests.helpers import CORPUS
 from test_feed_runtime import COMPACT_LINE, raw_turn_context
 
 from mcp_arena import Settings

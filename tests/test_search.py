@@ -7,7 +7,6 @@ import time
 from pathlib import Path
 
 import lancedb
-import pyarrow as pa
 import pytest
 
 from mcp_arena.embeddings import Embedder

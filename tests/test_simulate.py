@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 from mcp_arena.cli import main
 from mcp_arena.simulate import POLICIES, auto_window, simulate, workload
 from mcp_arena.tokens import TokenCounter
 from mcp_arena.workload import generated_session, sources
-from tests.conftest import CORPUS
+from tests.helpers import CORPUS
 
 
 

@@ -6,7 +6,7 @@ import pytest
 from mcp import Client
 
 from mcp_arena import Settings, build_server
-from tests.helpers import call, fails, ok, text_of
+from tests.helpers import fails, ok, text_of
 
 pytestmark = pytest.mark.anyio
 

@@ -27,6 +27,8 @@ from .errors import ArenaError, DuplicateTag, InvalidArgument, UnknownSession, U
 from .events import Event, EventDraft
 from .ledger import Ledger, SquashRecord, Tag
 from .models import SkillInfo, SkillResult, StatusResult, TagResult
+from .search_runtime import SearchRuntime
+from .skills_runtime import SkillsRuntime
 from .store import Store, event_from_row
 from .tokens import TokenCounter
 
@@ -69,11 +71,7 @@ class Arena:
         self._ledgers_guard = threading.Lock()
         self._default_sessions: dict[str, str] = {}
         self._known_sessions: set[str] = set()  # sessions are never deleted: once seen, always there
-        from .skills_runtime import SkillsRuntime
-
         self.skills = SkillsRuntime(settings, self.count_tokens)
-        from .search_runtime import SearchRuntime
-
         self.search = SearchRuntime(settings, self.store, self.count_tokens)
         self.trail = trail.Trail(self.store, settings)
         threading.Thread(target=self.store.maintain_if_fragmented, name="arena-fragments", daemon=True).start()

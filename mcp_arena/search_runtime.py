@@ -6,8 +6,6 @@ import contextlib
 import functools
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any
 
 from .config import Settings
 from .store import Store
@@ -25,15 +23,6 @@ def shared_embedder():
 
 # The arena's own recall results quote other events; matching them would echo old searches.
 SELF_ECHO_TOOLS = ("memory_search",)
-
-
-@dataclass(frozen=True)
-class Outcome:
-    hits: list[Any]
-    mode: str
-    not_embedded: int = 0
-    truncated: bool = False
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 class SearchRuntime:
@@ -69,8 +58,9 @@ class SearchRuntime:
     def notify_appended(self, session: str, count: int) -> None:
         self.index.notify_appended(session, count)
 
-    def search(self, session: str, query: str, *, limit: int, scope: str, squashed_ranges, before_seq: int, max_tokens: int) -> Outcome:
-        outcome = self.index.search(
+    def search(self, session: str, query: str, *, limit: int, scope: str, squashed_ranges, before_seq: int, max_tokens: int):
+        """The index's SearchOutcome (hits, mode, not_embedded, truncated) for one session."""
+        return self.index.search(
             session,
             query,
             limit=limit,
@@ -79,12 +69,6 @@ class SearchRuntime:
             seq_max=before_seq,
             exclude_tools=SELF_ECHO_TOOLS,
             max_tokens=max_tokens,
-        )
-        return Outcome(
-            hits=list(outcome.hits),
-            mode=outcome.mode,
-            not_embedded=getattr(outcome, "not_embedded", 0),
-            truncated=getattr(outcome, "truncated", False),
         )
 
     def close(self) -> None:

@@ -101,6 +101,7 @@ def status(ledger: Ledger, settings: Settings) -> StatusResult:
         source=source,
         source_note=note,
         zone=zone_of(fraction, settings),
+        zone_pct=(round(settings.zone_low * 100, 1), round(settings.zone_high * 100, 1)),
         steps=ledger.steps,
         steps_since_tag=since_tag,
         last_tag=tag.name if tag else None,

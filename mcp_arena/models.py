@@ -22,6 +22,7 @@ class StatusResult(BaseModel):
     source: Literal["reported", "transcript", "estimate"]
     source_note: str
     zone: Literal["below", "inside", "above"]
+    zone_pct: tuple[float, float]  # the Goldilocks zone's bounds, in percent
     steps: int
     steps_since_tag: int
     last_tag: str | None

@@ -4,12 +4,6 @@ from __future__ import annotations
 
 from .models import ArtifactResult, FileEntry, SearchResult, SkillResult, SquashResult, StatusResult, TagResult
 
-ZONE_TEXT = {
-    "below": "below the Goldilocks zone (40–70%)",
-    "inside": "inside the Goldilocks zone (40–70%)",
-    "above": "above the Goldilocks zone (40–70%)",
-}
-
 
 def status(result: StatusResult) -> str:
     tag = f"'{result.last_tag}'" if result.last_tag else "none yet"
@@ -23,7 +17,7 @@ def status(result: StatusResult) -> str:
         f"[Context Dashboard] session {result.session}",
         f"• Usage:           {result.usage_pct:.1f}% ({result.used_tokens:,} / {result.window_tokens:,} tokens) — source: {result.source}",
         f"• Source note:     {result.source_note}",
-        f"• Zone:            {ZONE_TEXT[result.zone]}",
+        f"• Zone:            {result.zone} the Goldilocks zone ({result.zone_pct[0]:g}–{result.zone_pct[1]:g}%)",
         f"• Steps since tag: {result.steps_since_tag} (last: {tag}; {result.steps} steps in all)",
         f"• Pruning:         {pruning}",
         f"• Est. turns left: {turns} at ~{result.tokens_per_turn:,} tokens/turn",

@@ -37,6 +37,3 @@ class SkillsRuntime:
 
     def guide(self, name: str) -> str:
         return self.pager.requested(name).text
-
-    def one_liners(self) -> str:
-        return self.catalog.one_liners()

@@ -208,3 +208,11 @@ async def test_artifact_index_is_bounded_and_says_how_to_narrow(home):
         assert "8, the 3 most recent shown" in text_of(result) and "path=" in text_of(result)
         narrowed = (await ok(client, "artifact_index", path="src/m0[12].py")).structured_content
         assert [e["path"] for e in narrowed["modified"]] == ["src/m01.py", "src/m02.py"]
+
+
+async def test_zone_text_follows_the_configured_bounds(home):
+    settings = Settings(home=home, semantic=False, zone_low=0.3, zone_high=0.6)
+    async with Client(build_server(settings)) as client:
+        result = await ok(client, "context_status", used_tokens=65_000, window_tokens=100_000)
+        assert result.structured_content["zone"] == "above"
+        assert "above the Goldilocks zone (30–60%)" in text_of(result)

@@ -169,12 +169,15 @@ class Arena:
         version = self.store.events_version()
         if version == ledger.seen_version:
             return
+        first_load = ledger.last_seq < 0
         rows = self.store.events(ledger.session, seq_min=ledger.last_seq + 1, columns=LEDGER_COLUMNS)
-        if rows or ledger.last_seq < 0:
+        if rows or first_load:
             for row in rows:
                 self._fold(ledger, event_from_row({**row, "text": ""}))
             self._load_records(ledger)
             self.trail.forget(ledger.session)
+            if rows and not first_load:  # another writer's: the search index must look its tail up
+                self.search.notify_appended(ledger.session, len(rows))
         ledger.seen_version = version
 
     def _load_records(self, ledger: Ledger) -> None:
@@ -204,7 +207,7 @@ class Arena:
     def _commit(self, ledger: Ledger, events: Sequence[Event]) -> None:
         self.store.append(events)
         ledger.seen_version = self.store.events_version()  # safe: we hold the session's lock
-        self.search.notify_appended(ledger.session, len(events))
+        self.search.notify_appended(ledger.session, events)
 
     # -- appending from feeds ----------------------------------------------------------------------
 

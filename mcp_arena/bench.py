@@ -200,7 +200,7 @@ def fill_vectors(home: Path, sizes: tuple[int, ...]) -> dict[str, Any]:
     import pyarrow as pa
     from lancedb.expr import col, lit
 
-    from .search import DIMENSION, VECTORS_SCHEMA, VECTORS_TABLE
+    from .search import DIMENSION, VECTOR_TEXT_CHARS, VECTORS_SCHEMA, VECTORS_TABLE
 
     db = lancedb.connect(str(home / "arena.lancedb"))
     events = db.open_table("events")
@@ -208,7 +208,7 @@ def fill_vectors(home: Path, sizes: tuple[int, ...]) -> dict[str, Any]:
     written = 0
     for size in sizes:
         session = session_name(size)
-        rows = events.search().where(col("session") == lit(session)).select(["seq", "kind", "tool"]).limit(None).to_arrow()
+        rows = events.search().where(col("session") == lit(session)).select(["seq", "kind", "tool", "text"]).limit(None).to_arrow()
         rng = np.random.default_rng(size)
         for start in range(0, rows.num_rows, 20_000):
             part = rows.slice(start, 20_000)
@@ -223,6 +223,7 @@ def fill_vectors(home: Path, sizes: tuple[int, ...]) -> dict[str, Any]:
                         "kind": part["kind"],
                         "tool": part["tool"],
                         "vector": pa.FixedSizeListArray.from_arrays(flat, DIMENSION),
+                        "text": pa.array([text[:VECTOR_TEXT_CHARS] for text in part["text"].to_pylist()]),
                     },
                     schema=VECTORS_SCHEMA,
                 )

@@ -5,11 +5,13 @@ Public API (no MCP in here)::
     index = SearchIndex(db, events_table, semantic=True, embedder=None,
                         optimize_every=1000, keep_versions_seconds=3600,
                         count_tokens=estimate_tokens)
-    index.notify_appended(session, n)        # after every append; cheap, never blocks
+    index.notify_appended(session, n, rows)  # after every append; cheap, never blocks
+                                             # rows: [(seq, kind, tool, text)] appended here
     outcome = index.search(session, query, limit=5, scope="all",
                            squashed_ranges=[(from_seq, to_seq), ...],
                            kinds=None, tools=None, exclude_tools=None,
-                           seq_min=None, seq_max=None, max_tokens=1500)
+                           seq_min=None, seq_max=None, max_tokens=1500,
+                           newest_seq=None)  # the session's newest committed seq, if known
     outcome.hits        # tuple[SearchHit(seq, kind, tool, score, snippet, via)]
     outcome.mode        # "hybrid" | "hybrid+fulltext-tail" | "fulltext"
     outcome.not_embedded, outcome.embedded_inline, outcome.truncated, outcome.note
@@ -18,16 +20,20 @@ Public API (no MCP in here)::
 
 Two legs, fused with reciprocal-rank fusion (RRF, k=60; ties broken by seq):
 the LanceDB full-text index on `events.text`, and a vector search over our own
-`vectors` table (session, seq, kind, tool, vector[384]). The events table is
-append-only and never rewritten, so vectors live apart; kind and tool are
-copied next to each vector (events never change) so that every filter applies
-inside the vector search itself.
+`vectors` table (session, seq, kind, tool, vector[384], text). The events table
+is append-only and never rewritten, so vectors live apart; kind, tool and the
+(clipped) text are copied next to each vector (events never change), so every
+filter applies inside the vector search and a vector hit needs no second read.
+A wide filter is applied after a session-only prefilter (see `_filtered`).
 
 Freshness: a daemon thread embeds appended events in batches off the request
-path. A search still sees every event appended before it: a small
-not-yet-embedded tail (at most `inline_tail_max` events matching the filters)
-is embedded during the search; a larger one is searched by full text only and
-the outcome says so (`mode="hybrid+fulltext-tail"`, `not_embedded`).
+path. A search still sees every event appended before it: a not-yet-embedded
+tail that is short (at most `inline_tail_max` events and `inline_tail_tokens`
+tokens matching the filters) is embedded during the search; a longer one is
+searched by full text only and the outcome says so (`mode="hybrid+fulltext-tail"`,
+`not_embedded`). The tail's text is held in memory from `notify_appended(...,
+rows)` until embedded, so the engine's searches don't look it up in the table;
+a caller that can't vouch for the tail (no `newest_seq`) gets the lookup.
 
 Maintenance runs in the same thread, never on a request: the full-text index is
 created when missing, both tables are `optimize()`d (compaction, index update,
@@ -48,7 +54,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
@@ -57,10 +63,12 @@ from lancedb.expr import Expr, col, lit
 
 from .embeddings import DIMENSION, Embedder, EmbeddingModelError
 from .errors import InvalidArgument
+from .search_filter import SCOPES, SearchFilter, build_filter, merge_ranges
+
+__all__ = ["SCOPES", "SearchFilter", "SearchIndex", "SearchOutcome", "SearchHit", "build_filter", "merge_ranges"]
 
 logger = logging.getLogger(__name__)
 
-SCOPES = ("all", "squashed", "live")
 VECTORS_TABLE = "vectors"
 VECTORS_SCHEMA = pa.schema(
     [
@@ -69,8 +77,13 @@ VECTORS_SCHEMA = pa.schema(
         ("kind", pa.string()),
         ("tool", pa.string()),
         ("vector", pa.list_(pa.float32(), DIMENSION)),
+        ("text", pa.string()),  # the event's text (clipped), so a vector hit needs no second read
     ]
 )
+# What a vector row keeps of its event's text: more than the model reads (256 tokens).
+VECTOR_TEXT_CHARS = 8192
+# Tables made before the text column: still read and written, their hits' text read from events.
+_VECTORS_SCHEMA_V1 = pa.schema([f for f in VECTORS_SCHEMA if f.name != "text"])
 
 RRF_K = 60
 # The vector index is IVF_FLAT probed in every partition: results stay exact,
@@ -82,6 +95,11 @@ _EXHAUSTIVE_PROBES = 1_000_000
 # queries (0.90 vs 0.75 recall@5) and kept keyword queries at 1.00.
 _COVERAGE_POWER = 2
 MIN_SNIPPET_TOKENS = 30
+_OVERFETCH = 3
+# Not-yet-embedded events held in memory per session (their text), and looked up at most per search.
+_TAIL_MAX = 20_000
+_TAIL_FETCH_MAX = 512
+_MODEL_MAX_TOKENS = 256
 _CHARS_PER_TOKEN = 4
 
 MODE_HYBRID = "hybrid"
@@ -111,68 +129,6 @@ class SearchOutcome:
     embedded_inline: int = 0  # of those, embedded during this search
     truncated: bool = False  # hits were left out to stay within max_tokens
     note: str = ""
-
-
-# -- filters (pure) ---------------------------------------------------------------------------
-
-
-def merge_ranges(ranges: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
-    """Sorted, non-overlapping inclusive ranges (adjacent ones joined)."""
-    merged: list[tuple[int, int]] = []
-    for start, end in sorted((int(a), int(b)) for a, b in ranges if int(a) <= int(b)):
-        if merged and start <= merged[-1][1] + 1:
-            merged[-1] = (merged[-1][0], max(merged[-1][1], end))
-        else:
-            merged.append((start, end))
-    return merged
-
-
-def _in_range(start: int, end: int) -> Expr:
-    return (col("seq") >= lit(start)) & (col("seq") <= lit(end))
-
-
-def _any_of(parts: list[Expr]) -> Expr:
-    combined = parts[0]
-    for part in parts[1:]:
-        combined = combined | part
-    return combined
-
-
-def build_filter(
-    session: str,
-    *,
-    scope: str = "all",
-    squashed_ranges: Iterable[tuple[int, int]] = (),
-    kinds: Sequence[str] | None = None,
-    tools: Sequence[str] | None = None,
-    exclude_tools: Sequence[str] | None = None,
-    seq_min: int | None = None,
-    seq_max: int | None = None,
-) -> Expr | None:
-    """The filter over columns session/seq/kind/tool; None when nothing can match."""
-    if scope not in SCOPES:
-        raise InvalidArgument(f"unknown scope {str(scope)[:40]!r}; use one of: {', '.join(SCOPES)}")
-    where = col("session") == lit(session)
-    ranges = merge_ranges(squashed_ranges)
-    if scope == "squashed":
-        if not ranges:
-            return None
-        where = where & _any_of([_in_range(a, b) for a, b in ranges])
-    elif scope == "live" and ranges:
-        where = where & ~_any_of([_in_range(a, b) for a, b in ranges])
-    if kinds:
-        where = where & col("kind").isin([str(k) for k in kinds])
-    if tools:
-        where = where & col("tool").isin([str(t) for t in tools])
-    if exclude_tools:
-        where = where & ~col("tool").isin([str(t) for t in exclude_tools])
-    if seq_min is not None:
-        where = where & (col("seq") >= lit(int(seq_min)))
-    if seq_max is not None:
-        where = where & (col("seq") <= lit(int(seq_max)))
-    if seq_min is not None and seq_max is not None and seq_min > seq_max:
-        return None
-    return where
 
 
 # -- fusion (pure) ----------------------------------------------------------------------------
@@ -307,6 +263,46 @@ def plan_budget(n_hits: int, max_tokens: int) -> tuple[int, int]:
     return kept, max(1, max_tokens // kept)
 
 
+_TailRow = tuple[int, str, str, str]  # seq, kind, tool, text
+
+
+@dataclass
+class _VectorLeg:
+    order: list[int] = field(default_factory=list)
+    not_embedded: int = 0  # events of the session without a stored vector
+    embedded_inline: int = 0  # of those, embedded by this search
+    fulltext_only: int = 0  # of those matching the filter, left to the full-text leg
+    tail_seqs: set[int] = field(default_factory=set)  # the full-text-only ones, when known one by one
+    upto: int | None = None  # the highest seq with a stored vector, when known
+    rows: dict[int, dict[str, Any]] = field(default_factory=dict)  # rows in hand, for rendering
+
+    def unranked(self, seq: int) -> bool:
+        """Whether the vector leg could not rank this event at all (no vector yet)."""
+        if not self.fulltext_only:
+            return False
+        if self.tail_seqs:
+            return seq in self.tail_seqs
+        return self.upto is None or seq > self.upto
+
+
+def _filtered(start_query: Callable[[], Any], filt: SearchFilter, columns: list[str], depth: int) -> pa.Table:
+    """The top `depth` rows of a query under the filter.
+
+    Each clause of a LanceDB prefilter costs a pass over the session's rows
+    (~3–5 ms at 100k events), while most searches exclude only a few events
+    (the arena's own recall results, the call in flight). So a wide filter
+    prefilters by session only, over-fetches, and applies the rest here; when
+    that leaves too few rows, or the filter is narrow, LanceDB applies it all.
+    """
+    if not filt.narrow:
+        fetched = start_query().where(filt.session_expr()).select(columns).limit(depth * _OVERFETCH).to_arrow()
+        keep = [filt.matches(s, k, t) for s, k, t in zip(*(fetched.column(c).to_pylist() for c in ("seq", "kind", "tool")))]
+        kept = fetched.filter(pa.array(keep, type=pa.bool_())) if not all(keep) else fetched
+        if kept.num_rows >= depth or fetched.num_rows < depth * _OVERFETCH:
+            return kept.slice(0, depth)
+    return start_query().where(filt.expr()).select(columns).limit(depth).to_arrow()
+
+
 def _counts(grouped: pa.Table, count_column: str) -> dict[str, int]:
     return dict(zip(grouped.column("session").to_pylist(), grouped.column(count_column).to_pylist()))
 
@@ -329,6 +325,7 @@ class SearchIndex:
         count_tokens: Callable[[str], int] = estimate_tokens,
         maintain_events: bool = True,
         inline_tail_max: int = 8,
+        inline_tail_tokens: int = 64,
         embed_chunk: int = 128,
         vector_index_min_rows: int = 2_000,
         idle_seconds: float = 30.0,
@@ -345,6 +342,7 @@ class SearchIndex:
         self._count_tokens = count_tokens
         self._maintain_events = maintain_events
         self._inline_tail_max = inline_tail_max
+        self._inline_tail_tokens = inline_tail_tokens
         self._embed_chunk = embed_chunk
         self._vector_index_min_rows = vector_index_min_rows
         self._idle_seconds = idle_seconds
@@ -355,11 +353,14 @@ class SearchIndex:
         self._weak_reads = getattr(db, "read_consistency_interval", None) is None
 
         self._vectors = self._open_vectors() if semantic else None
+        self._vector_text = self._vectors is not None and "text" in self._vectors.schema.names
         self._semantic_error: str = ""
         self._state_lock = threading.Lock()  # guards the dicts and counters below
         self._embed_lock = threading.Lock()  # one embedding pass at a time per process
         self._embedded_max: dict[str, int] = {}  # highest seq with a stored vector, per session
         self._complete_upto: dict[str, int] = {}  # every seq <= this has a vector, per session
+        self._tail: dict[str, dict[int, tuple[str, str, str]]] = {}  # appended here, not embedded yet
+        self._covered_upto: dict[str, int] = {}  # every seq <= this has a vector or sits in _tail
         self._pending: set[str] = set()
         self._discover_all = True  # the worker's first pass looks for any session behind
         self._appended_events = 0
@@ -380,10 +381,14 @@ class SearchIndex:
     def semantic(self) -> bool:
         return self._semantic and not self._semantic_error
 
-    def notify_appended(self, session: str, n: int = 1) -> None:
+    def notify_appended(self, session: str, n: int = 1, rows: Sequence[_TailRow] | None = None) -> None:
+        """`rows` (seq, kind, tool, text), ascending: the events this process just appended.
+        Without them (appended by another writer, or unknown) the next search looks its tail up."""
         with self._state_lock:
             self._pending.add(session)
             self._appended_events += max(0, int(n))
+            if n and self.semantic:
+                self._remember_tail(session, rows)
         self._wake.set()
 
     def search(
@@ -400,13 +405,17 @@ class SearchIndex:
         seq_min: int | None = None,
         seq_max: int | None = None,
         max_tokens: int = 1500,
+        newest_seq: int | None = None,
     ) -> SearchOutcome:
+        """`newest_seq`: the session's newest committed seq, when the caller knows that no other
+        writer can append meanwhile (the engine does: it holds the session's lock). With it, a
+        search whose tail this process appended itself skips looking the tail up in the table."""
         query = (query or "").strip()
         if not query:
             raise InvalidArgument('query is empty: describe what to recall, e.g. memory_search(query="redis timeout")')
         if limit < 1:
             raise InvalidArgument(f"limit must be at least 1; got {limit}")
-        where = build_filter(
+        filt = SearchFilter.of(
             session,
             scope=scope,
             squashed_ranges=squashed_ranges,
@@ -417,7 +426,7 @@ class SearchIndex:
             seq_max=seq_max,
         )
         mode = MODE_HYBRID if self.semantic else MODE_FULLTEXT
-        if where is None:
+        if filt.empty:
             note = "no squashed ranges in this session" if scope == "squashed" else "the seq range is empty"
             return SearchOutcome(hits=(), mode=mode, note=note)
         self._refresh_reads(vectors=False)
@@ -425,44 +434,40 @@ class SearchIndex:
         # The full-text leg runs on the pool while this thread embeds the query:
         # both release the GIL, and they are the two largest costs of a search.
         semantic = self.semantic
-        fulltext = self._pool().submit(self._fulltext_leg, query, where, depth) if semantic else None
-        not_embedded = embedded_inline = fulltext_only = 0
+        fulltext = self._pool().submit(self._fulltext_leg, query, filt, depth) if semantic else None
+        vector: _VectorLeg | None = None
         note = ""
-        vector_order: list[int] | None = None
         if semantic:
             try:
-                vector_order, not_embedded, embedded_inline, fulltext_only = self._vector_leg(
-                    session, query, where, depth
-                )
+                vector = self._vector_leg(filt, query, depth, newest_seq)
             except EmbeddingModelError as exc:
                 self._disable_semantic(exc)
             except Exception as exc:  # a broken vector table must not take recall down with it
                 logger.exception("vector search failed; answering from full text only")
                 note = f"vector search failed ({type(exc).__name__}); full text only"
         fulltext_order, fulltext_weights, known_rows = (
-            fulltext.result() if fulltext is not None else self._fulltext_leg(query, where, depth)
+            fulltext.result() if fulltext is not None else self._fulltext_leg(query, filt, depth)
         )
         ranked = {"fulltext": fulltext_order}
-        if vector_order is not None:
-            ranked["vector"] = vector_order
-        if not self.semantic or vector_order is None:
+        unranked: set[int] = set()
+        if vector is not None:
+            ranked["vector"] = vector.order
+            known_rows = {**vector.rows, **known_rows}  # full-text rows hold the whole text
+            unranked = {seq for seq in fulltext_order if vector.unranked(seq)}
+        if vector is None:
             mode = MODE_FULLTEXT
             if self._semantic_error:
                 note = "semantic layer unavailable: " + self._semantic_error
-        elif fulltext_only:
+        elif vector.fulltext_only:
             mode = MODE_HYBRID_TAIL
-            note = f"{fulltext_only} recent events searched by full text only (embedding in progress)"
-        unranked: set[int] = set()
-        if fulltext_only:
-            upto = self._embedded_max_of(session)
-            unranked = {seq for seq in ranked["fulltext"] if upto is None or seq > upto}
+            note = f"{vector.fulltext_only} recent events searched by full text only (embedding in progress)"
         fused = rrf_fuse(ranked, weights={"fulltext": fulltext_weights}, unranked_twice=unranked)[:limit]
         hits, truncated = self._render_hits(session, query, fused, max_tokens, known_rows)
         return SearchOutcome(
             hits=hits,
             mode=mode,
-            not_embedded=not_embedded,
-            embedded_inline=embedded_inline,
+            not_embedded=vector.not_embedded if vector is not None else 0,
+            embedded_inline=vector.embedded_inline if vector is not None else 0,
             truncated=truncated,
             note=note,
         )
@@ -503,7 +508,7 @@ class SearchIndex:
     # -- legs ---------------------------------------------------------------------------------
 
     def _fulltext_leg(
-        self, query: str, where: Expr, depth: int
+        self, query: str, filt: SearchFilter, depth: int
     ) -> tuple[list[int], dict[int, float], dict[int, dict[str, Any]]]:
         """Seqs by BM25, each one's fusion weight, and the rows themselves.
 
@@ -516,12 +521,11 @@ class SearchIndex:
 
         if not self._fts_ready:  # once per process: a search must not depend on the worker having run
             self._ensure_fulltext_index()
-        rows = (
-            self._events.search(MatchQuery(query, "text"), query_type="fts")
-            .where(where)
-            .select(["seq", "kind", "tool", "text", "_score"])
-            .limit(depth)
-            .to_arrow()
+        rows = _filtered(
+            lambda: self._events.search(MatchQuery(query, "text"), query_type="fts"),
+            filt,
+            ["seq", "kind", "tool", "text", "_score"],
+            depth,
         )
         seqs = rows.column("seq").to_pylist()
         order = dedupe_by_best(zip(seqs, rows.column("_score").to_pylist()))
@@ -530,39 +534,79 @@ class SearchIndex:
         weights = {seq: term_coverage(row["text"] or "", terms) ** _COVERAGE_POWER for seq, row in by_seq.items()}
         return order, weights, by_seq
 
-    def _vector_leg(self, session: str, query: str, where: Expr, depth: int) -> tuple[list[int], int, int, int]:
-        """Seqs by similarity, plus: events of the session without a stored vector, how
-        many of those this search embedded itself, and how many it could only match by
-        full text."""
+    def _vector_leg(self, filt: SearchFilter, query: str, depth: int, newest_seq: int | None) -> _VectorLeg:
+        """Seqs by similarity; the session's events without a stored vector are embedded
+        here when few and short, else left to the full-text leg (and counted)."""
+        session = filt.session
         if self._weak_reads:
             self._vectors.checkout_latest()
-        unembedded = self._pool().submit(self._count_unembedded, session, None)
+        # Read before the vector query: an event the worker embeds meanwhile is then in one or the other.
+        tail = self._tail_in_memory(session, newest_seq)
+        looked_up = None if tail is not None else self._pool().submit(self._tail_from_table, session, newest_seq)
         query_vector = self._embedder.embed_query(query)
-        stored = (
-            self._vectors.search(query_vector, vector_column_name="vector")
+        stored = _filtered(
+            lambda: self._vectors.search(query_vector, vector_column_name="vector")
             .distance_type("dot")
-            .nprobes(_EXHAUSTIVE_PROBES)
-            .where(where)
-            .select(["seq", "_distance"])
-            .limit(depth)
-            .to_arrow()
+            .nprobes(_EXHAUSTIVE_PROBES),
+            filt,
+            ["seq", "kind", "tool", "_distance", *(["text"] if self._vector_text else [])],
+            depth,
         )
         # LanceDB's dot distance is 1 - dot product; vectors are unit length.
         pairs = list(zip(stored.column("seq").to_pylist(), (1.0 - d for d in stored.column("_distance").to_pylist())))
-        not_embedded = unembedded.result()
-        if not_embedded and self._refresh_embedded_max(session):
-            not_embedded = self._count_unembedded(session, None)  # another process embedded some
-        embedded_inline = fulltext_only = 0
+        stored_rows = stored.drop_columns(["_distance"]).to_pylist() if self._vector_text else []
+        not_embedded, tail = (len(tail), tail) if tail is not None else looked_up.result()
+        rows = None if tail is None else [row for row in tail if filt.matches(row[0], row[1], row[2])]
+        leg = _VectorLeg(not_embedded=not_embedded, upto=self._embedded_max.get(session))
+        if rows is None:  # too many to hold: every event above the embedded maximum is full-text only
+            leg.fulltext_only = self._count_unembedded(session, filt.expr())
+        elif rows and self._fits_inline(rows):
+            vectors = self._embedder.embed([text for _, _, _, text in rows])
+            pairs.extend(zip((row[0] for row in rows), (vectors @ query_vector).tolist()))
+            leg.embedded_inline = len(rows)
+        elif rows:
+            leg.fulltext_only = len(rows)
+            leg.tail_seqs = {row[0] for row in rows}
+        leg.rows = {row["seq"]: row for row in stored_rows}
+        if rows:
+            leg.rows.update((seq, {"seq": seq, "kind": kind, "tool": tool, "text": text}) for seq, kind, tool, text in rows)
         if not_embedded:
-            tail = self._tail_rows(session, where)
-            if tail.num_rows <= self._inline_tail_max:
-                vectors = self._embedder.embed(tail.column("text").to_pylist())
-                pairs.extend(zip(tail.column("seq").to_pylist(), (vectors @ query_vector).tolist()))
-                embedded_inline = tail.num_rows
-            else:
-                fulltext_only = self._count_unembedded(session, where)
             self.notify_appended(session, 0)
-        return dedupe_by_best(pairs), not_embedded, embedded_inline, fulltext_only
+        leg.order = dedupe_by_best(pairs)
+        return leg
+
+    def _fits_inline(self, rows: list[_TailRow]) -> bool:
+        """Embedding costs ~0.3 ms per token on one core: only a short tail is worth the wait."""
+        tokens = sum(min(estimate_tokens(text), _MODEL_MAX_TOKENS) for _, _, _, text in rows)
+        return len(rows) <= self._inline_tail_max and tokens <= self._inline_tail_tokens
+
+    def _tail_in_memory(self, session: str, newest_seq: int | None) -> list[_TailRow] | None:
+        """Events up to `newest_seq` without a stored vector, when this process knows them all."""
+        if newest_seq is None:
+            return None
+        with self._state_lock:
+            covered = self._covered_upto.get(session)
+            if covered is None or covered < newest_seq:
+                return None
+            tail = self._tail.get(session, {})
+            return sorted((seq, *row) for seq, row in tail.items() if seq <= newest_seq)
+
+    def _tail_from_table(self, session: str, newest_seq: int | None) -> tuple[int, list[_TailRow] | None]:
+        """(events of the session without a stored vector, those events — None when too many to hold).
+
+        With `newest_seq` the events found are held in memory, so the next searches need no lookup."""
+        self._refresh_embedded_max(session)  # another process may have embedded some
+        upto = self._embedded_max_of(session)
+        where = col("session") == lit(session)
+        if upto is not None:
+            where = where & (col("seq") > lit(upto))
+        table = self._events.search().where(where).select(["seq", "kind", "tool", "text"]).limit(_TAIL_FETCH_MAX + 1).to_arrow()
+        if table.num_rows > _TAIL_FETCH_MAX:
+            return self._count_unembedded(session, None), None
+        rows = sorted((seq, kind, tool, text or "") for seq, kind, tool, text in zip(*(table.column(c).to_pylist() for c in ("seq", "kind", "tool", "text"))))
+        if newest_seq is not None:
+            self._hold_tail(session, rows, newest_seq)
+        return len(rows), rows
 
     def _count_unembedded(self, session: str, where: Expr | None) -> int:
         upto = self._embedded_max_of(session)
@@ -570,11 +614,6 @@ class SearchIndex:
         if upto is not None:
             where = where & (col("seq") > lit(upto))
         return self._events.count_rows(where.to_sql())
-
-    def _tail_rows(self, session: str, where: Expr) -> pa.Table:
-        upto = self._embedded_max_of(session)
-        tail_where = where if upto is None else where & (col("seq") > lit(upto))
-        return self._events.search().where(tail_where).select(["seq", "text"]).limit(self._inline_tail_max + 1).to_arrow()
 
     def _render_hits(
         self,
@@ -604,6 +643,49 @@ class SearchIndex:
         where = (col("session") == lit(session)) & col("seq").isin(seqs)
         table = self._events.search().where(where).select(["seq", "kind", "tool", "text"]).limit(len(seqs) * 2).to_arrow()
         return {row["seq"]: row for row in table.to_pylist()}
+
+    # -- the tail this process appended ---------------------------------------------------------
+
+    def _remember_tail(self, session: str, rows: Sequence[_TailRow] | None) -> None:
+        """Hold the text of events appended here until they are embedded (caller holds the state lock)."""
+        tail = self._tail.setdefault(session, {})
+        covered = self._covered_upto.pop(session, None)
+        if rows is None:  # appended elsewhere: what is missing is unknown until a lookup or the worker says
+            return
+        for seq, kind, tool, text in rows:
+            tail[seq] = (kind, tool, text)
+        if len(tail) > _TAIL_MAX:
+            tail.clear()
+            return
+        if covered is not None:
+            self._extend_cover(session, covered)
+
+    def _hold_tail(self, session: str, rows: list[_TailRow], upto: int) -> None:
+        """`rows` are all the session's events up to `upto` without a vector: hold exactly those."""
+        with self._state_lock:
+            tail = self._tail.setdefault(session, {})
+            for seq in [seq for seq in tail if seq <= upto]:
+                del tail[seq]
+            tail.update((seq, (kind, tool, text)) for seq, kind, tool, text in rows if seq <= upto)
+            self._extend_cover(session, max(upto, self._covered_upto.get(session, upto)))
+
+    def _cover(self, session: str, upto: int) -> None:
+        """Every event of the session up to `upto` has a vector or sits in the tail."""
+        with self._state_lock:
+            self._extend_cover(session, max(upto, self._covered_upto.get(session, upto)))
+
+    def _extend_cover(self, session: str, upto: int) -> None:
+        tail = self._tail.get(session, {})
+        while upto + 1 in tail:
+            upto += 1
+        self._covered_upto[session] = upto
+
+    def _forget_tail(self, session: str, seqs: Iterable[int]) -> None:
+        with self._state_lock:
+            tail = self._tail.get(session)
+            if tail:
+                for seq in seqs:
+                    tail.pop(seq, None)
 
     # -- embedding catch-up -------------------------------------------------------------------
 
@@ -639,13 +721,16 @@ class SearchIndex:
                 self._complete_upto[session] = prefix_end
             if vector_seqs:
                 self._raise_embedded_max(session, max(vector_seqs))
+        self._forget_tail(session, vector_seqs)  # another process may have embedded them
+        with self._state_lock:
+            tail = self._tail.get(session, {})
+            all_held = all(seq in tail for seq in missing)
+        if all_held and event_seqs:
+            self._cover(session, event_seqs[-1])
         return missing
 
     def _embed_seqs(self, session: str, seqs: list[int]) -> int:
-        where = (col("session") == lit(session)) & _in_range(seqs[0], seqs[-1])
-        rows = self._events.search().where(where).select(["seq", "kind", "tool", "text"]).limit(None).to_arrow()
-        wanted = set(seqs)
-        rows = rows.filter(pa.array([seq in wanted for seq in rows.column("seq").to_pylist()])).sort_by("seq")
+        rows = self._rows_to_embed(session, seqs)
         if rows.num_rows == 0:
             return 0
         vectors = self._embedder.embed([text or "" for text in rows.column("text").to_pylist()])
@@ -657,14 +742,29 @@ class SearchIndex:
                     "kind": rows.column("kind"),
                     "tool": rows.column("tool"),
                     "vector": pa.FixedSizeListArray.from_arrays(pa.array(vectors.ravel()), DIMENSION),
+                    **({"text": [(text or "")[:VECTOR_TEXT_CHARS] for text in rows.column("text").to_pylist()]} if self._vector_text else {}),
                 },
-                schema=VECTORS_SCHEMA,
+                schema=VECTORS_SCHEMA if self._vector_text else _VECTORS_SCHEMA_V1,
             )
         )
         with self._state_lock:
             self._raise_embedded_max(session, rows.column("seq")[-1].as_py())
             self._appended_vectors += rows.num_rows
+        self._forget_tail(session, rows.column("seq").to_pylist())  # only now: a search reads one or the other
         return rows.num_rows
+
+    def _rows_to_embed(self, session: str, seqs: list[int]) -> pa.Table:
+        """seq, kind, tool, text of these events: from the tail in memory, else from the table."""
+        with self._state_lock:
+            tail = self._tail.get(session, {})
+            held = [(seq, *tail[seq]) for seq in seqs if seq in tail]
+        if len(held) == len(seqs):
+            return pa.table({name: list(values) for name, values in zip(("seq", "kind", "tool", "text"), zip(*held))},
+                            schema=pa.schema([("seq", pa.int64()), ("kind", pa.string()), ("tool", pa.string()), ("text", pa.string())]))
+        where = (col("session") == lit(session)) & (col("seq") >= lit(seqs[0])) & (col("seq") <= lit(seqs[-1]))
+        rows = self._events.search().where(where).select(["seq", "kind", "tool", "text"]).limit(None).to_arrow()
+        wanted = set(seqs)
+        return rows.filter(pa.array([seq in wanted for seq in rows.column("seq").to_pylist()])).sort_by("seq")
 
     def _raise_embedded_max(self, session: str, seq: int) -> None:
         if seq > self._embedded_max.get(session, -1):

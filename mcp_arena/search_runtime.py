@@ -5,9 +5,10 @@ from __future__ import annotations
 import contextlib
 import functools
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from .config import Settings
+from .events import Event
 from .store import Store
 
 @functools.lru_cache(maxsize=1)
@@ -55,8 +56,13 @@ class SearchRuntime:
         """Background embedding pauses while this is held (a tool call or an append is running)."""
         return self._index.foreground() if self._index is not None else contextlib.nullcontext()
 
-    def notify_appended(self, session: str, count: int) -> None:
-        self.index.notify_appended(session, count)
+    def notify_appended(self, session: str, events: Sequence[Event] | int) -> None:
+        """Events this process appended (their text is kept until embedded), or how many another writer did."""
+        if isinstance(events, int):
+            self.index.notify_appended(session, events)
+        else:
+            rows = [(e.seq, e.kind, e.tool, e.text) for e in events]
+            self.index.notify_appended(session, len(rows), rows)
 
     def search(self, session: str, query: str, *, limit: int, scope: str, squashed_ranges, before_seq: int, max_tokens: int):
         """The index's SearchOutcome (hits, mode, not_embedded, truncated) for one session."""
@@ -67,6 +73,7 @@ class SearchRuntime:
             scope=scope,
             squashed_ranges=squashed_ranges,
             seq_max=before_seq,
+            newest_seq=before_seq,  # the engine holds the session's lock: nothing newer is committed
             exclude_tools=SELF_ECHO_TOOLS,
             max_tokens=max_tokens,
         )

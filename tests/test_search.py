@@ -384,3 +384,89 @@ def test_a_long_lived_index_sees_vectors_another_process_stored_later(events, em
         writer.close()
         reader.close()
 
+
+
+# -- the filter in LanceDB and in Python agree; the tail held in memory ---------------------------
+
+
+def test_the_filter_in_python_keeps_exactly_what_lancedb_keeps(events):
+    from mcp_arena.search_filter import SearchFilter
+
+    _, table = events
+    rows = table.search().where("session = 's1'").select(["seq", "kind", "tool"]).limit(None).to_arrow().to_pylist()
+    cases = [
+        dict(),
+        dict(scope="squashed", squashed_ranges=[(2, 5), (9, 9)]),
+        dict(scope="live", squashed_ranges=[(2, 5), (9, 9)]),
+        dict(kinds=["tool_result", "note"]),
+        dict(tools=["bash"], seq_min=4),
+        dict(exclude_tools=["bash", "edit"], seq_max=15),
+        dict(scope="live", squashed_ranges=[(0, 3)], kinds=["assistant"], exclude_tools=["read"]),
+    ]
+    for options in cases:
+        filt = SearchFilter.of("s1", **options)
+        in_lancedb = sorted(table.search().where(filt.expr()).select(["seq"]).limit(None).to_arrow().column("seq").to_pylist())
+        in_python = sorted(r["seq"] for r in rows if filt.matches(r["seq"], r["kind"], r["tool"]))
+        assert in_python == in_lancedb and in_lancedb, options
+
+
+def test_a_wide_filter_that_drops_many_top_hits_still_fills_the_page(events, embedder):
+    db, table = events
+    # 70 echoes of the query that the filter excludes rank above the one event it keeps.
+    table.add(rows_for("s1", [("tool_result", "memory_search", "okapi okapi okapi")] * 70, start=len(LOG)))
+    table.add(rows_for("s1", [("note", "", "an okapi was seen near the depot")], start=len(LOG) + 70))
+    idx = SearchIndex(db, table, embedder=embedder, start_worker=False)
+    try:
+        outcome = idx.search("s1", "okapi", limit=3, exclude_tools=["memory_search"])
+        assert seqs(outcome)[0] == len(LOG) + 70
+        assert all(hit.tool != "memory_search" for hit in outcome.hits)
+    finally:
+        idx.close()
+
+
+def test_the_engine_tail_is_searched_from_memory_and_another_writer_is_looked_up(index, events, monkeypatch):
+    db, table = events
+    newest = len(LOG) - 1
+    assert index.search("s1", "alembic", limit=1, newest_seq=newest).not_embedded == 0  # covers the session
+    fresh = rows_for("s1", [("note", "", "the quokka importer retries three times")], start=len(LOG))
+    table.add(fresh)
+    index.notify_appended("s1", 1, [(r["seq"], r["kind"], r["tool"], r["text"]) for r in fresh])
+    looked_up = []
+    real_lookup = index._tail_from_table
+    monkeypatch.setattr(index, "_tail_from_table", lambda *a: looked_up.append(a) or real_lookup(*a))
+    outcome = index.search("s1", "quokka importer", limit=3, newest_seq=len(LOG))
+    assert outcome.embedded_inline == 1 and seqs(outcome)[0] == len(LOG)
+    assert looked_up == []  # the tail came from memory
+    # Another writer appends: the engine only says how many, so the next search looks them up.
+    other = rows_for("s1", [("note", "", "the wombat cache was flushed")], start=len(LOG) + 1)
+    table.add(other)
+    index.notify_appended("s1", 1)
+    outcome = index.search("s1", "wombat cache", limit=3, newest_seq=len(LOG) + 1)
+    assert seqs(outcome)[0] == len(LOG) + 1 and outcome.not_embedded == 2
+    assert len(looked_up) == 1
+
+
+def test_vector_hits_bring_their_text_and_old_vector_tables_still_work(events, embedder, db_path):
+    import pyarrow as pa
+
+    from mcp_arena.search import VECTORS_SCHEMA, VECTORS_TABLE
+
+    db, table = events
+    idx = SearchIndex(db, table, embedder=embedder, start_worker=False)
+    idx.catch_up()
+    stored = db.open_table(VECTORS_TABLE).search().where("seq = 7").limit(1).to_arrow().to_pylist()[0]
+    assert stored["text"] == LOG[TARGET_SEQ][2]
+    idx.close()
+    # A vectors table from before the text column: searched and extended without it.
+    db.drop_table(VECTORS_TABLE)
+    old_schema = pa.schema([f for f in VECTORS_SCHEMA if f.name != "text"])
+    db.create_table(VECTORS_TABLE, schema=old_schema)
+    old = SearchIndex(db, table, embedder=embedder, start_worker=False)
+    try:
+        assert old.catch_up() == len(LOG) + 3
+        outcome = old.search("s1", PARAPHRASE_QUERY_NO_SHARED_WORDS, limit=5)
+        hit = next(h for h in outcome.hits if h.seq == TARGET_SEQ)
+        assert "503" in hit.snippet  # read from the events table instead
+        assert db.open_table(VECTORS_TABLE).schema.names == old_schema.names
+    finally:
+        old.close()

@@ -176,8 +176,8 @@ class Arena:
                 self._fold(ledger, event_from_row({**row, "text": ""}))
             self._load_records(ledger)
             self.trail.forget(ledger.session)
-            if rows and not first_load:  # another writer's: the search index must look its tail up
-                self.search.notify_appended(ledger.session, len(rows))
+            if rows and not first_load:
+                self.search.notify_appended_elsewhere(ledger.session, len(rows))
         ledger.seen_version = version
 
     def _load_records(self, ledger: Ledger) -> None:

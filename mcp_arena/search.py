@@ -7,11 +7,11 @@ Public API (no MCP in here)::
                         count_tokens=estimate_tokens)
     index.notify_appended(session, n, rows)  # after every append; cheap, never blocks
                                              # rows: [(seq, kind, tool, text)] appended here
-    outcome = index.search(session, query, limit=5, scope="all",
-                           squashed_ranges=[(from_seq, to_seq), ...],
-                           kinds=None, tools=None, exclude_tools=None,
-                           seq_min=None, seq_max=None, max_tokens=1500,
+    outcome = index.search(session, query, limit=5, max_tokens=1500,
                            newest_seq=None)  # the session's newest committed seq, if known
+    outcome = index.search(SearchFilter.of(session, scope="squashed",  # or narrowed
+                           squashed_ranges=[(from_seq, to_seq), ...], kinds=None, tools=None,
+                           exclude_tools=None, seq_min=None, seq_max=None), query)
     outcome.hits        # tuple[SearchHit(seq, kind, tool, score, snippet, via)]
     outcome.mode        # "hybrid" | "hybrid+fulltext-tail" | "fulltext"
     outcome.not_embedded, outcome.embedded_inline, outcome.truncated, outcome.note
@@ -264,6 +264,8 @@ def plan_budget(n_hits: int, max_tokens: int) -> tuple[int, int]:
 
 
 _TailRow = tuple[int, str, str, str]  # seq, kind, tool, text
+_TAIL_COLUMNS = ("seq", "kind", "tool", "text")
+_TAIL_SCHEMA = pa.schema([("seq", pa.int64()), ("kind", pa.string()), ("tool", pa.string()), ("text", pa.string())])
 
 
 @dataclass
@@ -393,21 +395,16 @@ class SearchIndex:
 
     def search(
         self,
-        session: str,
+        where: str | SearchFilter,
         query: str,
         *,
         limit: int = 5,
-        scope: str = "all",
-        squashed_ranges: Iterable[tuple[int, int]] = (),
-        kinds: Sequence[str] | None = None,
-        tools: Sequence[str] | None = None,
-        exclude_tools: Sequence[str] | None = None,
-        seq_min: int | None = None,
-        seq_max: int | None = None,
         max_tokens: int = 1500,
         newest_seq: int | None = None,
     ) -> SearchOutcome:
-        """`newest_seq`: the session's newest committed seq, when the caller knows that no other
+        """`where`: a session id (all of it), or a `SearchFilter` naming the session and narrowing it.
+
+        `newest_seq`: the session's newest committed seq, when the caller knows that no other
         writer can append meanwhile (the engine does: it holds the session's lock). With it, a
         search whose tail this process appended itself skips looking the tail up in the table."""
         query = (query or "").strip()
@@ -415,19 +412,11 @@ class SearchIndex:
             raise InvalidArgument('query is empty: describe what to recall, e.g. memory_search(query="redis timeout")')
         if limit < 1:
             raise InvalidArgument(f"limit must be at least 1; got {limit}")
-        filt = SearchFilter.of(
-            session,
-            scope=scope,
-            squashed_ranges=squashed_ranges,
-            kinds=kinds,
-            tools=tools,
-            exclude_tools=exclude_tools,
-            seq_min=seq_min,
-            seq_max=seq_max,
-        )
+        filt = SearchFilter.of(where) if isinstance(where, str) else where
+        session = filt.session
         mode = MODE_HYBRID if self.semantic else MODE_FULLTEXT
         if filt.empty:
-            note = "no squashed ranges in this session" if scope == "squashed" else "the seq range is empty"
+            note = "no squashed ranges in this session" if filt.scope == "squashed" else "the seq range is empty"
             return SearchOutcome(hits=(), mode=mode, note=note)
         self._refresh_reads(vectors=False)
         depth = max(4 * limit, 20)
@@ -600,10 +589,10 @@ class SearchIndex:
         where = col("session") == lit(session)
         if upto is not None:
             where = where & (col("seq") > lit(upto))
-        table = self._events.search().where(where).select(["seq", "kind", "tool", "text"]).limit(_TAIL_FETCH_MAX + 1).to_arrow()
+        table = self._events.search().where(where).select(list(_TAIL_COLUMNS)).limit(_TAIL_FETCH_MAX + 1).to_arrow()
         if table.num_rows > _TAIL_FETCH_MAX:
             return self._count_unembedded(session, None), None
-        rows = sorted((seq, kind, tool, text or "") for seq, kind, tool, text in zip(*(table.column(c).to_pylist() for c in ("seq", "kind", "tool", "text"))))
+        rows = sorted((seq, kind, tool, text or "") for seq, kind, tool, text in zip(*(table.column(c).to_pylist() for c in _TAIL_COLUMNS)))
         if newest_seq is not None:
             self._hold_tail(session, rows, newest_seq)
         return len(rows), rows
@@ -667,14 +656,12 @@ class SearchIndex:
             for seq in [seq for seq in tail if seq <= upto]:
                 del tail[seq]
             tail.update((seq, (kind, tool, text)) for seq, kind, tool, text in rows if seq <= upto)
-            self._extend_cover(session, max(upto, self._covered_upto.get(session, upto)))
-
-    def _cover(self, session: str, upto: int) -> None:
-        """Every event of the session up to `upto` has a vector or sits in the tail."""
-        with self._state_lock:
-            self._extend_cover(session, max(upto, self._covered_upto.get(session, upto)))
+            self._extend_cover(session, upto)
 
     def _extend_cover(self, session: str, upto: int) -> None:
+        """Every event up to `upto` has a vector or sits in the tail (caller holds the state lock):
+        raise the cover to it, and on through the tail's consecutive seqs."""
+        upto = max(upto, self._covered_upto.get(session, upto))
         tail = self._tail.get(session, {})
         while upto + 1 in tail:
             upto += 1
@@ -721,19 +708,19 @@ class SearchIndex:
                 self._complete_upto[session] = prefix_end
             if vector_seqs:
                 self._raise_embedded_max(session, max(vector_seqs))
-        self._forget_tail(session, vector_seqs)  # another process may have embedded them
-        with self._state_lock:
             tail = self._tail.get(session, {})
-            all_held = all(seq in tail for seq in missing)
-        if all_held and event_seqs:
-            self._cover(session, event_seqs[-1])
+            for seq in vector_seqs:  # another process may have embedded them
+                tail.pop(seq, None)
+            if event_seqs and all(seq in tail for seq in missing):
+                self._extend_cover(session, event_seqs[-1])
         return missing
 
     def _embed_seqs(self, session: str, seqs: list[int]) -> int:
         rows = self._rows_to_embed(session, seqs)
         if rows.num_rows == 0:
             return 0
-        vectors = self._embedder.embed([text or "" for text in rows.column("text").to_pylist()])
+        texts = [text or "" for text in rows.column("text").to_pylist()]
+        vectors = self._embedder.embed(texts)
         self._vectors.add(
             pa.table(
                 {
@@ -742,7 +729,7 @@ class SearchIndex:
                     "kind": rows.column("kind"),
                     "tool": rows.column("tool"),
                     "vector": pa.FixedSizeListArray.from_arrays(pa.array(vectors.ravel()), DIMENSION),
-                    **({"text": [(text or "")[:VECTOR_TEXT_CHARS] for text in rows.column("text").to_pylist()]} if self._vector_text else {}),
+                    **({"text": [text[:VECTOR_TEXT_CHARS] for text in texts]} if self._vector_text else {}),
                 },
                 schema=VECTORS_SCHEMA if self._vector_text else _VECTORS_SCHEMA_V1,
             )
@@ -759,10 +746,9 @@ class SearchIndex:
             tail = self._tail.get(session, {})
             held = [(seq, *tail[seq]) for seq in seqs if seq in tail]
         if len(held) == len(seqs):
-            return pa.table({name: list(values) for name, values in zip(("seq", "kind", "tool", "text"), zip(*held))},
-                            schema=pa.schema([("seq", pa.int64()), ("kind", pa.string()), ("tool", pa.string()), ("text", pa.string())]))
+            return pa.table(dict(zip(_TAIL_COLUMNS, map(list, zip(*held)))), schema=_TAIL_SCHEMA)
         where = (col("session") == lit(session)) & (col("seq") >= lit(seqs[0])) & (col("seq") <= lit(seqs[-1]))
-        rows = self._events.search().where(where).select(["seq", "kind", "tool", "text"]).limit(None).to_arrow()
+        rows = self._events.search().where(where).select(list(_TAIL_COLUMNS)).limit(None).to_arrow()
         wanted = set(seqs)
         return rows.filter(pa.array([seq in wanted for seq in rows.column("seq").to_pylist()])).sort_by("seq")
 

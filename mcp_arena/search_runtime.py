@@ -9,6 +9,7 @@ from collections.abc import Callable, Sequence
 
 from .config import Settings
 from .events import Event
+from .search_filter import SearchFilter
 from .store import Store
 
 @functools.lru_cache(maxsize=1)
@@ -56,27 +57,25 @@ class SearchRuntime:
         """Background embedding pauses while this is held (a tool call or an append is running)."""
         return self._index.foreground() if self._index is not None else contextlib.nullcontext()
 
-    def notify_appended(self, session: str, events: Sequence[Event] | int) -> None:
-        """Events this process appended (their text is kept until embedded), or how many another writer did."""
-        if isinstance(events, int):
-            self.index.notify_appended(session, events)
-        else:
-            rows = [(e.seq, e.kind, e.tool, e.text) for e in events]
-            self.index.notify_appended(session, len(rows), rows)
+    def notify_appended(self, session: str, events: Sequence[Event]) -> None:
+        """Events this process appended: their text is held until embedded."""
+        self.index.notify_appended(session, len(events), [(e.seq, e.kind, e.tool, e.text) for e in events])
+
+    def notify_appended_elsewhere(self, session: str, count: int) -> None:
+        """Another writer appended `count` events: the next search looks its tail up."""
+        self.index.notify_appended(session, count)
 
     def search(self, session: str, query: str, *, limit: int, scope: str, squashed_ranges, before_seq: int, max_tokens: int):
         """The index's SearchOutcome (hits, mode, not_embedded, truncated) for one session."""
-        return self.index.search(
+        where = SearchFilter.of(
             session,
-            query,
-            limit=limit,
             scope=scope,
             squashed_ranges=squashed_ranges,
             seq_max=before_seq,
-            newest_seq=before_seq,  # the engine holds the session's lock: nothing newer is committed
             exclude_tools=SELF_ECHO_TOOLS,
-            max_tokens=max_tokens,
         )
+        # The engine holds the session's lock: nothing newer than before_seq is committed.
+        return self.index.search(where, query, limit=limit, max_tokens=max_tokens, newest_seq=before_seq)
 
     def close(self) -> None:
         if self._index is not None:

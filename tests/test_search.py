@@ -15,6 +15,7 @@ from mcp_arena.search import (
     MODE_FULLTEXT,
     MODE_HYBRID,
     MODE_HYBRID_TAIL,
+    SearchFilter,
     SearchIndex,
     build_filter,
     make_snippet,
@@ -189,23 +190,23 @@ def test_no_session_sees_another_sessions_events(index):
 
 
 def test_filters_on_kind_tool_and_seq_range(index):
-    by_kind = index.search("s1", "tests checkout", limit=10, kinds=["tool_call"])
+    by_kind = index.search(SearchFilter.of("s1", kinds=["tool_call"]), "tests checkout", limit=10)
     assert by_kind.hits and all(hit.kind == "tool_call" for hit in by_kind.hits)
-    by_tool = index.search("s1", "edited file", limit=10, tools=["edit"])
+    by_tool = index.search(SearchFilter.of("s1", tools=["edit"]), "edited file", limit=10)
     assert by_tool.hits and all(hit.tool == "edit" for hit in by_tool.hits)
-    without = index.search("s1", "pytest command", limit=20, exclude_tools=["bash"])
+    without = index.search(SearchFilter.of("s1", exclude_tools=["bash"]), "pytest command", limit=20)
     assert all(hit.tool != "bash" for hit in without.hits)
-    ranged = index.search("s1", "checkout tests payment", limit=20, seq_min=5, seq_max=12)
+    ranged = index.search(SearchFilter.of("s1", seq_min=5, seq_max=12), "checkout tests payment", limit=20)
     assert ranged.hits and all(5 <= hit.seq <= 12 for hit in ranged.hits)
 
 
 def test_scope_squashed_and_live(index):
     squashed = [(0, 8)]
-    inside = index.search("s1", "payment gateway backoff", limit=20, scope="squashed", squashed_ranges=squashed)
+    inside = index.search(SearchFilter.of("s1", scope="squashed", squashed_ranges=squashed), "payment gateway backoff", limit=20)
     assert inside.hits and all(0 <= hit.seq <= 8 for hit in inside.hits)
-    live = index.search("s1", "payment gateway backoff", limit=20, scope="live", squashed_ranges=squashed)
+    live = index.search(SearchFilter.of("s1", scope="live", squashed_ranges=squashed), "payment gateway backoff", limit=20)
     assert live.hits and all(hit.seq > 8 for hit in live.hits)
-    empty = index.search("s1", "payment", scope="squashed", squashed_ranges=[])
+    empty = index.search(SearchFilter.of("s1", scope="squashed", squashed_ranges=[]), "payment")
     assert empty.hits == () and "no squashed" in empty.note
 
 
@@ -228,7 +229,7 @@ def test_query_validation(index):
     with pytest.raises(InvalidArgument, match="query is empty"):
         index.search("s1", "   ")
     with pytest.raises(InvalidArgument, match="scope"):
-        index.search("s1", "x", scope="bogus")
+        index.search(SearchFilter.of("s1", scope="bogus"), "x")
     odd = index.search("s1", '"unbalanced ( AND OR NOT *', limit=3)
     assert odd.mode == MODE_HYBRID  # odd syntax is plain words, never an error
 
@@ -390,8 +391,6 @@ def test_a_long_lived_index_sees_vectors_another_process_stored_later(events, em
 
 
 def test_the_filter_in_python_keeps_exactly_what_lancedb_keeps(events):
-    from mcp_arena.search_filter import SearchFilter
-
     _, table = events
     rows = table.search().where("session = 's1'").select(["seq", "kind", "tool"]).limit(None).to_arrow().to_pylist()
     cases = [
@@ -417,7 +416,7 @@ def test_a_wide_filter_that_drops_many_top_hits_still_fills_the_page(events, emb
     table.add(rows_for("s1", [("note", "", "an okapi was seen near the depot")], start=len(LOG) + 70))
     idx = SearchIndex(db, table, embedder=embedder, start_worker=False)
     try:
-        outcome = idx.search("s1", "okapi", limit=3, exclude_tools=["memory_search"])
+        outcome = idx.search(SearchFilter.of("s1", exclude_tools=["memory_search"]), "okapi", limit=3)
         assert seqs(outcome)[0] == len(LOG) + 70
         assert all(hit.tool != "memory_search" for hit in outcome.hits)
     finally:

@@ -350,8 +350,9 @@ class Arena:
         result = SkillResult(session=ledger.session, name=name, catalog=[], guide=self.skills.guide(name), message="")
         return render.skill(result), result
 
-    def search_body(self, query: str, limit: int, scope: str) -> Body:
-        return lambda ledger, seq: recall.search(self, ledger, query, limit, scope)
+    def search_body(self, query: str, limit: int, scope: str, **filters: Any) -> Body:
+        """`filters`: kinds, tools, from_seq, to_seq (see recall.search)."""
+        return lambda ledger, seq: recall.search(self, ledger, query, limit, scope, **filters)
 
     def artifact_body(self, records: list[dict[str, Any]], path: str | None, action: str | None) -> Body:
         return lambda ledger, seq: self.trail.index_body(ledger, seq, records, path, action)

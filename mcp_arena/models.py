@@ -89,6 +89,10 @@ class SearchResult(BaseModel):
     session: str
     query: str
     scope: str
+    kinds: list[str] | None = None
+    tools: list[str] | None = None
+    from_seq: int | None = None
+    to_seq: int | None = None
     mode: str
     hits: list[SearchHit]
     not_embedded: int

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from . import render
 from .errors import InvalidArgument
+from .events import KINDS
 from .ledger import Ledger
 from .models import SearchHit, SearchResult
 
@@ -16,6 +17,8 @@ if TYPE_CHECKING:
 SCOPES = ("all", "squashed", "live")
 MAX_QUERY_CHARS = 1_000
 MAX_LIMIT = 50
+MAX_NAMES = 20
+MAX_NAME_CHARS = 200
 
 
 def validate(query: str, limit: int, scope: str) -> str:
@@ -31,8 +34,36 @@ def validate(query: str, limit: int, scope: str) -> str:
     return text
 
 
-def search(arena: Arena, ledger: Ledger, query: str, limit: int, scope: str) -> tuple[str, SearchResult]:
+def validate_filters(kinds: list[str] | None, tools: list[str] | None, from_seq: int | None, to_seq: int | None) -> None:
+    for kind in kinds or ():
+        if kind not in KINDS:
+            raise InvalidArgument(f"unknown kind {str(kind)[:40]!r}; use any of: {', '.join(KINDS)}")
+    if tools is not None:
+        if len(tools) > MAX_NAMES:
+            raise InvalidArgument(f"{len(tools)} tools given; name at most {MAX_NAMES}")
+        for tool in tools:
+            if not tool.strip() or len(tool) > MAX_NAME_CHARS:
+                raise InvalidArgument(f"tool names must be 1-{MAX_NAME_CHARS} characters, e.g. tools=[\"Bash\"]; got {tool[:40]!r}")
+    for name, value in (("from_seq", from_seq), ("to_seq", to_seq)):
+        if value is not None and value < 0:
+            raise InvalidArgument(f"{name} must be 0 or more; got {value}")
+    if from_seq is not None and to_seq is not None and from_seq > to_seq:
+        raise InvalidArgument(f"from_seq {from_seq} is after to_seq {to_seq}; swap them")
+
+
+def search(
+    arena: Arena,
+    ledger: Ledger,
+    query: str,
+    limit: int,
+    scope: str,
+    kinds: list[str] | None = None,
+    tools: list[str] | None = None,
+    from_seq: int | None = None,
+    to_seq: int | None = None,
+) -> tuple[str, SearchResult]:
     text = validate(query, limit, scope)
+    validate_filters(kinds, tools, from_seq, to_seq)
     squashes = ledger.active_squashes()
     outcome = arena.search.search(
         ledger.session,
@@ -42,6 +73,10 @@ def search(arena: Arena, ledger: Ledger, query: str, limit: int, scope: str) -> 
         squashed_ranges=[(r.from_seq, r.to_seq) for r in squashes],
         before_seq=ledger.last_seq - 1,  # not this call itself
         max_tokens=arena.settings.search_max_tokens,
+        kinds=kinds or None,
+        tools=tools or None,
+        seq_min=from_seq,
+        seq_max=to_seq,
     )
     hits = [
         SearchHit(seq=h.seq, kind=h.kind, tool=h.tool, score=round(h.score, 4), where=where(ledger, h.seq), snippet=h.snippet)
@@ -51,6 +86,10 @@ def search(arena: Arena, ledger: Ledger, query: str, limit: int, scope: str) -> 
         session=ledger.session,
         query=text,
         scope=scope,
+        kinds=sorted(kinds) if kinds else None,
+        tools=sorted(tools) if tools else None,
+        from_seq=from_seq,
+        to_seq=to_seq,
         mode=outcome.mode,
         hits=hits,
         not_embedded=outcome.not_embedded,

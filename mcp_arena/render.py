@@ -66,13 +66,28 @@ def skill(result: SkillResult) -> str:
     return "\n".join(lines)
 
 
+def _search_filters(result: SearchResult) -> str:
+    parts = [f"scope {result.scope}"]
+    if result.kinds:
+        parts.append("kinds " + "/".join(result.kinds))
+    if result.tools:
+        parts.append("tools " + "/".join(result.tools))
+    if result.from_seq is not None or result.to_seq is not None:
+        low = "" if result.from_seq is None else result.from_seq
+        high = "" if result.to_seq is None else result.to_seq
+        parts.append(f"seq {low}–{high}")
+    return ", ".join(parts)
+
+
 def search(result: SearchResult) -> str:
+    filters = _search_filters(result)
     if not result.hits:
+        widen = "scope=\"all\"" if filters == f"scope {result.scope}" else "fewer filters"
         return (
-            f"No matches for {result.query!r} in scope '{result.scope}' of session {result.session} ({result.mode}). "
-            "Try other words, or scope=\"all\"."
+            f"No matches for {result.query!r} ({filters}) in session {result.session} ({result.mode}). "
+            f"Try other words, or {widen}."
         )
-    lines = [f"{len(result.hits)} match(es) for {result.query!r} (scope {result.scope}, {result.mode}):"]
+    lines = [f"{len(result.hits)} match(es) for {result.query!r} ({filters}, {result.mode}):"]
     for hit in result.hits:
         tool = f" {hit.tool}" if hit.tool else ""
         lines.append(f"[seq {hit.seq}] {hit.kind}{tool} — {hit.where}")

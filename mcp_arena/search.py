@@ -4,14 +4,15 @@ Public API (no MCP in here)::
 
     index = SearchIndex(db, events_table, semantic=True, embedder=None,
                         optimize_every=1000, keep_versions_seconds=3600,
-                        count_tokens=estimate_tokens)
+                        count_tokens=estimate_tokens,
+                        embeds=None)         # (kind, tool) -> bool: events worth a vector
     index.notify_appended(session, n, rows)  # after every append; cheap, never blocks
                                              # rows: [(seq, kind, tool, text)] appended here
     outcome = index.search(session, query, limit=5, max_tokens=1500,
                            newest_seq=None)  # the session's newest committed seq, if known
     outcome = index.search(SearchFilter.of(session, scope="squashed",  # or narrowed
                            squashed_ranges=[(from_seq, to_seq), ...], kinds=None, tools=None,
-                           exclude_tools=None, seq_min=None, seq_max=None), query)
+                           exclude_tools=None, exclude_kinds=None, seq_min=None, seq_max=None), query)
     outcome.hits        # tuple[SearchHit(seq, kind, tool, score, snippet, via)]
     outcome.mode        # "hybrid" | "hybrid+fulltext-tail" | "fulltext"
     outcome.not_embedded, outcome.embedded_inline, outcome.truncated, outcome.note
@@ -25,6 +26,8 @@ is append-only and never rewritten, so vectors live apart; kind, tool and the
 (clipped) text are copied next to each vector (events never change), so every
 filter applies inside the vector search and a vector hit needs no second read.
 A wide filter is applied after a session-only prefilter (see `_filtered`).
+Events that `embeds` turns down (the engine's own boilerplate) get a zero
+placeholder instead of a vector: found by full text only, never by the vector leg.
 
 Freshness: a daemon thread embeds appended events in batches off the request
 path. A search still sees every event appended before it: a not-yet-embedded
@@ -58,6 +61,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 from lancedb.expr import Expr, col, lit
 
@@ -334,6 +338,7 @@ class SearchIndex:
         settle_seconds: float = 1.0,
         settle_max_seconds: float = 10.0,
         start_worker: bool = True,
+        embeds: Callable[[str, str], bool] | None = None,
     ) -> None:
         self._db = db
         self._events = events_table
@@ -350,6 +355,9 @@ class SearchIndex:
         self._idle_seconds = idle_seconds
         self._settle_seconds = settle_seconds
         self._settle_max_seconds = settle_max_seconds
+        # Which events (kind, tool) are worth a vector; the rest get a zero placeholder and are
+        # found by full text only (cheaper than a second notion of "missing" in the catch-up).
+        self._embeds = embeds or (lambda kind, tool: True)
         self._calls_in_flight = 0
         self._calls_quiet = threading.Condition()
         self._weak_reads = getattr(db, "read_consistency_interval", None) is None
@@ -542,10 +550,14 @@ class SearchIndex:
             depth,
         )
         # LanceDB's dot distance is 1 - dot product; vectors are unit length.
+        kinds, tools = stored.column("kind").to_pylist(), stored.column("tool").to_pylist()
+        placeholder = [not self._embeds(kind, tool) for kind, tool in zip(kinds, tools)]
+        if any(placeholder):
+            stored = stored.filter(pa.array([not p for p in placeholder], type=pa.bool_()))
         pairs = list(zip(stored.column("seq").to_pylist(), (1.0 - d for d in stored.column("_distance").to_pylist())))
         stored_rows = stored.drop_columns(["_distance"]).to_pylist() if self._vector_text else []
         not_embedded, tail = (len(tail), tail) if tail is not None else looked_up.result()
-        rows = None if tail is None else [row for row in tail if filt.matches(row[0], row[1], row[2])]
+        rows = None if tail is None else [row for row in tail if filt.matches(*row[:3]) and self._embeds(row[1], row[2])]
         leg = _VectorLeg(not_embedded=not_embedded, upto=self._embedded_max.get(session))
         if rows is None:  # too many to hold: every event above the embedded maximum is full-text only
             leg.fulltext_only = self._count_unembedded(session, filt.expr())
@@ -720,7 +732,7 @@ class SearchIndex:
         if rows.num_rows == 0:
             return 0
         texts = [text or "" for text in rows.column("text").to_pylist()]
-        vectors = self._embedder.embed(texts)
+        vectors = self._vectors_for(texts, rows.column("kind").to_pylist(), rows.column("tool").to_pylist())
         self._vectors.add(
             pa.table(
                 {
@@ -739,6 +751,16 @@ class SearchIndex:
             self._appended_vectors += rows.num_rows
         self._forget_tail(session, rows.column("seq").to_pylist())  # only now: a search reads one or the other
         return rows.num_rows
+
+    def _vectors_for(self, texts: list[str], kinds: list[str], tools: list[str]) -> Any:
+        """Embeddings of the texts worth one; zeros for the rest."""
+        worth = [i for i, (kind, tool) in enumerate(zip(kinds, tools)) if self._embeds(kind, tool)]
+        if len(worth) == len(texts):
+            return self._embedder.embed(texts)
+        vectors = np.zeros((len(texts), DIMENSION), dtype=np.float32)
+        if worth:
+            vectors[worth] = self._embedder.embed([texts[i] for i in worth])
+        return vectors
 
     def _rows_to_embed(self, session: str, seqs: list[int]) -> pa.Table:
         """seq, kind, tool, text of these events: from the tail in memory, else from the table."""

@@ -51,6 +51,7 @@ class SearchFilter:
     kinds: frozenset[str] | None = None
     tools: frozenset[str] | None = None
     exclude_tools: frozenset[str] | None = None
+    exclude_kinds: frozenset[str] | None = None
     seq_min: int | None = None
     seq_max: int | None = None
 
@@ -64,6 +65,7 @@ class SearchFilter:
         kinds: Sequence[str] | None = None,
         tools: Sequence[str] | None = None,
         exclude_tools: Sequence[str] | None = None,
+        exclude_kinds: Sequence[str] | None = None,
         seq_min: int | None = None,
         seq_max: int | None = None,
     ) -> SearchFilter:
@@ -76,6 +78,7 @@ class SearchFilter:
             kinds=_names(kinds),
             tools=_names(tools),
             exclude_tools=_names(exclude_tools),
+            exclude_kinds=_names(exclude_kinds),
             seq_min=None if seq_min is None else int(seq_min),
             seq_max=None if seq_max is None else int(seq_max),
         )
@@ -111,6 +114,8 @@ class SearchFilter:
             where = where & col("tool").isin(sorted(self.tools))
         if self.exclude_tools:
             where = where & ~col("tool").isin(sorted(self.exclude_tools))
+        if self.exclude_kinds:
+            where = where & ~col("kind").isin(sorted(self.exclude_kinds))
         if self.seq_min is not None:
             where = where & (col("seq") >= lit(self.seq_min))
         if self.seq_max is not None:
@@ -128,6 +133,8 @@ class SearchFilter:
         if self.tools and tool not in self.tools:
             return False
         if self.exclude_tools and tool in self.exclude_tools:
+            return False
+        if self.exclude_kinds and kind in self.exclude_kinds:
             return False
         if self.scope == "all":
             return True

@@ -23,8 +23,16 @@ def shared_embedder():
     return Embedder(threads=1)
 
 
-# The arena's own recall results quote other events; matching them would echo old searches.
-SELF_ECHO_TOOLS = ("memory_search",)
+# The arena's own pages: recall results quote other events, and skill guides (attached, or
+# asked for with load_skill) are boilerplate the agent can page in again. Matching them would
+# echo old searches and the guides' examples, so recall leaves them out unless asked for them
+# by kind or tool, and they get no vector (found by full text only, when asked for).
+SELF_ECHO_TOOLS = ("memory_search", "load_skill")
+SELF_ECHO_KINDS = ("guide",)
+
+
+def worth_a_vector(kind: str, tool: str) -> bool:
+    return kind not in SELF_ECHO_KINDS and tool not in SELF_ECHO_TOOLS
 
 
 class SearchRuntime:
@@ -50,6 +58,7 @@ class SearchRuntime:
                     optimize_every=self.settings.optimize_every,
                     keep_versions_seconds=self.settings.keep_versions_seconds,
                     count_tokens=self.count_tokens,
+                    embeds=worth_a_vector,
                 )
             return self._index
 
@@ -65,14 +74,32 @@ class SearchRuntime:
         """Another writer appended `count` events: the next search looks its tail up."""
         self.index.notify_appended(session, count)
 
-    def search(self, session: str, query: str, *, limit: int, scope: str, squashed_ranges, before_seq: int, max_tokens: int):
+    def search(
+        self,
+        session: str,
+        query: str,
+        *,
+        limit: int,
+        scope: str,
+        squashed_ranges,
+        before_seq: int,
+        max_tokens: int,
+        kinds: Sequence[str] | None = None,
+        tools: Sequence[str] | None = None,
+        seq_min: int | None = None,
+        seq_max: int | None = None,
+    ):
         """The index's SearchOutcome (hits, mode, not_embedded, truncated) for one session."""
         where = SearchFilter.of(
             session,
             scope=scope,
             squashed_ranges=squashed_ranges,
-            seq_max=before_seq,
-            exclude_tools=SELF_ECHO_TOOLS,
+            kinds=kinds,
+            tools=tools,
+            exclude_tools=[t for t in SELF_ECHO_TOOLS if t not in (tools or ())],
+            exclude_kinds=[k for k in SELF_ECHO_KINDS if k not in (kinds or ())],
+            seq_min=seq_min,
+            seq_max=before_seq if seq_max is None else min(seq_max, before_seq),
         )
         # The engine holds the session's lock: nothing newer than before_seq is committed.
         return self.index.search(where, query, limit=limit, max_tokens=max_tokens, newest_seq=before_seq)

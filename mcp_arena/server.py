@@ -184,12 +184,18 @@ def build_server(settings: Settings | None = None, arena: Arena | None = None) -
         query: Annotated[str, Field(description="what to recall, in words")],
         limit: Annotated[int, Field(description="max hits")] = 5,
         scope: Annotated[str, Field(description="all | squashed | live")] = "all",
+        kinds: Annotated[list[str] | None, Field(description="only these kinds, e.g. tool_result, assistant, summary")] = None,
+        tools: Annotated[list[str] | None, Field(description="only events of these tools, e.g. Bash")] = None,
+        from_seq: Annotated[int | None, Field(description="only seq >= this")] = None,
+        to_seq: Annotated[int | None, Field(description="only seq <= this")] = None,
         session: SessionArg = None,
     ) -> CallToolResult:
         """Recall from this session's log by meaning and keywords (page-in after a squash or compaction, not every turn)."""
         arena_ = engine(ctx)
-        arguments = _given(query=query, limit=limit, scope=scope, session=session)
-        return to_result(arena_.call(session, "memory_search", arguments, arena_.search_body(query, limit, scope), connection=connection_key(ctx)))
+        filters = {"kinds": kinds, "tools": tools, "from_seq": from_seq, "to_seq": to_seq}
+        arguments = _given(query=query, limit=limit, scope=scope, **filters, session=session)
+        body = arena_.search_body(query, limit, scope, **filters)
+        return to_result(arena_.call(session, "memory_search", arguments, body, connection=connection_key(ctx)))
 
     @server.tool(annotations=WRITES)
     def artifact_index(

@@ -469,3 +469,41 @@ def test_vector_hits_bring_their_text_and_old_vector_tables_still_work(events, e
         assert db.open_table(VECTORS_TABLE).schema.names == old_schema.names
     finally:
         old.close()
+
+
+class _CountingEmbedder(Embedder):
+    """The real model, remembering every text it was asked to embed."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.texts: list[str] = []
+
+    def embed(self, texts):
+        self.texts.extend(texts)
+        return super().embed(texts)
+
+
+def test_events_turned_down_for_a_vector_get_a_placeholder_and_full_text_only(events):
+    db, table = events
+    guide = "Guide: wrap flaky calls so they wait longer and longer between attempts when a server answers 503."
+    table.add(rows_for("s1", [("guide", "", guide)], start=len(LOG)))
+    embedder = _CountingEmbedder()
+    idx = SearchIndex(db, table, embedder=embedder, start_worker=False, embeds=lambda kind, tool: kind != "guide")
+    try:
+        assert idx.catch_up() == len(LOG) + 1 + 3  # the placeholder counts as done: nothing left behind
+        assert guide not in embedder.texts and LOG[TARGET_SEQ][2] in embedder.texts
+        assert idx.catch_up() == 0
+        # The paraphrase finds the agent's own event; the guide, worded just as closely, has no vector.
+        found = idx.search(SearchFilter.of("s1"), PARAPHRASE_QUERY_NO_SHARED_WORDS, limit=3)
+        assert TARGET_SEQ in seqs(found) and len(LOG) not in seqs(found)
+        asked = idx.search(SearchFilter.of("s1", kinds=["guide"]), "server answers 503", limit=3)
+        assert seqs(asked) == [len(LOG)] and asked.hits[0].via == ("fulltext",)
+        # A placeholder in the not-yet-embedded tail is neither embedded inline nor waited for.
+        table.add(rows_for("s1", [("guide", "", "another guide about 503 answers")], start=len(LOG) + 1))
+        idx.notify_appended("s1", 1, [(len(LOG) + 1, "guide", "", "another guide about 503 answers")])
+        before = len(embedder.texts)
+        tail = idx.search(SearchFilter.of("s1", kinds=["guide"]), "503 answers", limit=3)
+        assert len(embedder.texts) == before + 1  # the query alone
+        assert tail.embedded_inline == 0 and tail.mode == MODE_HYBRID
+    finally:
+        idx.close()

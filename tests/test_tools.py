@@ -216,3 +216,45 @@ async def test_zone_text_follows_the_configured_bounds(home):
         result = await ok(client, "context_status", used_tokens=65_000, window_tokens=100_000)
         assert result.structured_content["zone"] == "above"
         assert "above the Goldilocks zone (30–60%)" in text_of(result)
+
+
+async def test_memory_search_filters_and_leaves_out_the_arenas_own_pages(settings: Settings):
+    from mcp_arena.arena import Arena
+    from mcp_arena.events import EventDraft
+
+    arena = Arena(settings)
+    try:
+        async with Client(build_server(settings, arena=arena)) as client:
+            first = await ok(client, "context_status")  # the context-status guide comes attached
+            assert "--- skill: context-status" in text_of(first)
+            session = first.structured_content["session"]
+            await ok(client, "load_skill", name="memory-search")
+            start = arena.append(session, [
+                EventDraft(kind="tool_call", tool="Bash", text='{"command": "pytest tests/auth -q"}'),
+                EventDraft(kind="tool_result", tool="Bash", text="FAILED tests/auth/test_jwt.py::test_expiry - token expired at once"),
+                EventDraft(kind="assistant", text="The token expiry is in milliseconds where seconds are expected."),
+            ])[0].seq
+
+            # The guides' own wording (the dashboard fields they explain) is not recalled by default...
+            default = (await ok(client, "memory_search", query="Goldilocks zone usage source estimate", limit=10)).structured_content
+            assert default["hits"] and {h["kind"] for h in default["hits"]} <= {"tool_call", "tool_result"}
+            assert not any(h["tool"] == "load_skill" or h["kind"] == "guide" for h in default["hits"])
+            # ...but stays reachable by asking for it.
+            guides = (await ok(client, "memory_search", query="Goldilocks zone", kinds=["guide"])).structured_content
+            assert guides["hits"] and {h["kind"] for h in guides["hits"]} == {"guide"}
+            skill = (await ok(client, "memory_search", query="paging history back in", tools=["load_skill"])).structured_content
+            assert skill["hits"] and {h["tool"] for h in skill["hits"]} == {"load_skill"}
+
+            bash = await ok(client, "memory_search", query="token expiry", tools=["Bash"])
+            assert {h["tool"] for h in bash.structured_content["hits"]} == {"Bash"}
+            assert "tools Bash" in text_of(bash)
+            said = (await ok(client, "memory_search", query="token expiry", kinds=["assistant"])).structured_content
+            assert [h["seq"] for h in said["hits"]] == [start + 2]
+            ranged = (await ok(client, "memory_search", query="token expiry tests", from_seq=start, to_seq=start + 1)).structured_content
+            assert ranged["hits"] and {h["seq"] for h in ranged["hits"]} <= {start, start + 1}
+
+            assert "unknown kind 'thought'; use any of: user, assistant" in await fails(client, "memory_search", query="x", kinds=["thought"])
+            assert "swap them" in await fails(client, "memory_search", query="x", from_seq=9, to_seq=3)
+            assert "0 or more" in await fails(client, "memory_search", query="x", from_seq=-1)
+    finally:
+        arena.close()

@@ -73,6 +73,7 @@ class Arena:
         self._known_sessions: set[str] = set()  # sessions are never deleted: once seen, always there
         self.skills = SkillsRuntime(settings, self.count_tokens)
         self.search = SearchRuntime(settings, self.store, self.count_tokens)
+        self.store.on_events_indexed = self.search.notify_indexed
         self.trail = trail.Trail(self.store, settings)
         threading.Thread(target=self.store.maintain_if_fragmented, name="arena-fragments", daemon=True).start()
         from .feeds.runtime import TranscriptRuntime
@@ -205,9 +206,9 @@ class Arena:
         )
 
     def _commit(self, ledger: Ledger, events: Sequence[Event]) -> None:
-        self.store.append(events)
+        version = self.store.append(events)
         ledger.seen_version = self.store.events_version()  # safe: we hold the session's lock
-        self.search.notify_appended(ledger.session, events)
+        self.search.notify_appended(ledger.session, events, version)
 
     # -- appending from feeds ----------------------------------------------------------------------
 

@@ -6,8 +6,10 @@ Public API (no MCP in here)::
                         optimize_every=1000, keep_versions_seconds=3600,
                         count_tokens=estimate_tokens,
                         embeds=None)         # (kind, tool) -> bool: events worth a vector
-    index.notify_appended(session, n, rows)  # after every append; cheap, never blocks
-                                             # rows: [(seq, kind, tool, text)] appended here
+    index.notify_appended(session, n, rows, version)  # after every append; cheap, never blocks
+                                             # rows: [(seq, kind, tool, text)] appended here,
+                                             # committed at events-table `version`
+    index.notify_indexed(version)            # the events' full-text index covers up to version
     outcome = index.search(session, query, limit=5, max_tokens=1500,
                            newest_seq=None)  # the session's newest committed seq, if known
     outcome = index.search(SearchFilter.of(session, scope="squashed",  # or narrowed
@@ -37,6 +39,11 @@ searched by full text only and the outcome says so (`mode="hybrid+fulltext-tail"
 `not_embedded`). The tail's text is held in memory from `notify_appended(...,
 rows)` until embedded, so the engine's searches don't look it up in the table;
 a caller that can't vouch for the tail (no `newest_seq`) gets the lookup.
+
+The full-text leg asks LanceDB for indexed rows only (`fast_search`) when this
+process holds every row of the session the index does not cover yet, and ranks
+those rows itself (see `search_fresh`); otherwise LanceDB walks the unindexed
+fragments, one per commit since the last index update.
 
 Maintenance runs in the same thread, never on a request: the full-text index is
 created when missing, both tables are `optimize()`d (compaction, index update,
@@ -68,6 +75,8 @@ from lancedb.expr import Expr, col, lit
 from .embeddings import DIMENSION, Embedder, EmbeddingModelError
 from .errors import InvalidArgument
 from .search_filter import SCOPES, SearchFilter, build_filter, merge_ranges
+from .search_fresh import FreshRows, bm25_order, interleave
+from .terms import query_terms
 
 __all__ = ["SCOPES", "SearchFilter", "SearchIndex", "SearchOutcome", "SearchHit", "build_filter", "merge_ranges"]
 
@@ -187,29 +196,7 @@ def dedupe_by_best(pairs: Iterable[tuple[int, float]]) -> list[int]:
 
 # -- snippets (pure) --------------------------------------------------------------------------
 
-_WORD = re.compile(r"[A-Za-z0-9_]+")
 _SPACE = re.compile(r"\s+")
-_STOP_WORDS = frozenset(
-    "a an and are as at be by for from has have in is it its of on or that the this to was were "
-    "will with what when where which who why how did do does we i you".split()
-)
-_SUFFIXES = ("ing", "ed", "ly", "s")
-_KEEP_FINAL_S = ("ss", "us", "is")
-
-
-def query_terms(query: str) -> list[str]:
-    """Lower-case word stems of the query, for locating matches in a text."""
-    terms: list[str] = []
-    for word in _WORD.findall(query.lower()):
-        if len(word) < 2 or word in _STOP_WORDS:
-            continue
-        for suffix in _SUFFIXES:
-            if word.endswith(suffix) and len(word) - len(suffix) >= 4 and not word.endswith(_KEEP_FINAL_S):
-                word = word[: -len(suffix)]
-                break
-        if word not in terms:
-            terms.append(word)
-    return terms
 
 
 def _best_centre(text_lower: str, terms: Sequence[str], width: int) -> int | None:
@@ -376,6 +363,8 @@ class SearchIndex:
         self._appended_events = 0
         self._appended_vectors = 0
         self._fts_ready = False
+        self._fresh = FreshRows()  # rows the full-text index does not cover yet
+        self._last_fulltext_path = ""  # "indexed+fresh" or "all fragments", for tests
 
         self._executor: ThreadPoolExecutor | None = None
         self._wake = threading.Event()
@@ -391,9 +380,16 @@ class SearchIndex:
     def semantic(self) -> bool:
         return self._semantic and not self._semantic_error
 
-    def notify_appended(self, session: str, n: int = 1, rows: Sequence[_TailRow] | None = None) -> None:
-        """`rows` (seq, kind, tool, text), ascending: the events this process just appended.
-        Without them (appended by another writer, or unknown) the next search looks its tail up."""
+    def notify_appended(
+        self, session: str, n: int = 1, rows: Sequence[_TailRow] | None = None, version: int | None = None
+    ) -> None:
+        """`rows` (seq, kind, tool, text), ascending: the events this process just appended,
+        committed at events-table `version`. Without them (appended by another writer, or
+        unknown) the next search looks its tail up and walks the unindexed fragments."""
+        if rows is not None and version is not None:
+            self._fresh.add(session, version, rows)
+        elif n:
+            self._fresh.forget(session)
         with self._state_lock:
             self._pending.add(session)
             self._appended_events += max(0, int(n))
@@ -469,6 +465,11 @@ class SearchIndex:
             note=note,
         )
 
+    def notify_indexed(self, version: int) -> None:
+        """The events table's full-text index now covers every row up to `version`
+        (whoever owns that table's optimize says so)."""
+        self._fresh.indexed(version)
+
     def catch_up(self, session: str | None = None) -> int:
         """Embed every event still missing a vector (one session or all); returns how many."""
         if not self.semantic:
@@ -483,6 +484,10 @@ class SearchIndex:
                 if remaining == 0 or done == 0:
                     break
         return total
+
+    def prepare(self) -> None:
+        """Find or build the full-text index now; a search would do it on first use."""
+        self._ensure_fulltext_index()
 
     def maintain(self) -> None:
         """Run the index maintenance now (normally the background thread does)."""
@@ -518,16 +523,25 @@ class SearchIndex:
 
         if not self._fts_ready:  # once per process: a search must not depend on the worker having run
             self._ensure_fulltext_index()
-        rows = _filtered(
-            lambda: self._events.search(MatchQuery(query, "text"), query_type="fts"),
-            filt,
-            ["seq", "kind", "tool", "text", "_score"],
-            depth,
-        )
+        fresh = self._fresh.rows_for(filt.session) if self._fts_ready else None
+        fresh = [row for row in fresh if filt.matches(row.seq, row.kind, row.tool)] if fresh is not None else None
+        self._last_fulltext_path = "all fragments" if fresh is None else "indexed+fresh"
+
+        def start_query():
+            builder = self._events.search(MatchQuery(query, "text"), query_type="fts")
+            return builder if fresh is None else builder.fast_search()  # the fresh rows come from memory
+
+        rows = _filtered(start_query, filt, ["seq", "kind", "tool", "text", "_score"], depth)
         seqs = rows.column("seq").to_pylist()
         order = dedupe_by_best(zip(seqs, rows.column("_score").to_pylist()))
-        terms = query_terms(query)
         by_seq = {row["seq"]: row for row in rows.drop_columns(["_score"]).to_pylist()}
+        if fresh:
+            fresh_order = bm25_order(query, fresh)[:depth]
+            order = interleave(order, fresh_order)
+            held = {row.seq: row for row in fresh}
+            for seq in fresh_order:
+                by_seq.setdefault(seq, {"seq": seq, "kind": held[seq].kind, "tool": held[seq].tool, "text": held[seq].text})
+        terms = query_terms(query)
         weights = {seq: term_coverage(row["text"] or "", terms) ** _COVERAGE_POWER for seq, row in by_seq.items()}
         return order, weights, by_seq
 
@@ -900,7 +914,9 @@ class SearchIndex:
             if vectors_due:
                 self._appended_vectors = 0
         if events_due and self._maintain_events:
+            version = self._events.version
             self._events.optimize(cleanup_older_than=self._keep_versions)
+            self._fresh.indexed(version)
         if vectors_due and self._vectors is not None:
             self._vectors.optimize(cleanup_older_than=self._keep_versions)
 
@@ -909,17 +925,32 @@ class SearchIndex:
             return
         from lancedb.index import FTS
 
-        if any(index.index_type == "FTS" and list(index.columns) == ["text"] for index in self._events.list_indices()):
+        existing = [i for i in self._events.list_indices() if i.index_type == "FTS" and list(i.columns) == ["text"]]
+        if existing:
+            self._note_fully_indexed(existing[0].name)
             self._fts_ready = True
             return
         if self._events.count_rows() == 0:
             return
+        version = self._events.version
         try:
             self._events.create_index("text", config=FTS(), replace=False)
         except Exception as exc:  # another process may have created it meanwhile
             logger.info("full-text index not created (%s); will check again", exc)
             return
+        self._fresh.indexed(version)
         self._fts_ready = True
+
+    def _note_fully_indexed(self, index_name: str) -> None:
+        """An index found on opening: when it covers every row, the fresh rows start from here."""
+        version = self._events.version
+        try:
+            stats = self._events.index_stats(index_name)
+        except Exception as exc:  # statistics are an optimisation here, never a requirement
+            logger.info("full-text index statistics unavailable: %s", exc)
+            return
+        if stats is not None and stats.num_unindexed_rows == 0:
+            self._fresh.indexed(version)
 
     def _maintain_vectors_indexes(self) -> None:
         if self._vectors is None:

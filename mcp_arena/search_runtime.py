@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import logging
 import threading
 from collections.abc import Callable, Sequence
 
@@ -11,6 +12,8 @@ from .config import Settings
 from .events import Event
 from .search_filter import SearchFilter
 from .store import Store
+
+logger = logging.getLogger(__name__)
 
 @functools.lru_cache(maxsize=1)
 def shared_embedder():
@@ -62,13 +65,27 @@ class SearchRuntime:
                 )
             return self._index
 
+    def prepare(self) -> None:
+        """Open the index and learn how far its full-text index reaches, ideally before the
+        first call appends (a server does this right after start, off the request path)."""
+        try:
+            self.index.prepare()
+        except Exception:  # an optimisation: every search still works without it
+            logger.exception("search index preparation failed")
+
     def foreground(self):
         """Background embedding pauses while this is held (a tool call or an append is running)."""
         return self._index.foreground() if self._index is not None else contextlib.nullcontext()
 
-    def notify_appended(self, session: str, events: Sequence[Event]) -> None:
-        """Events this process appended: their text is held until embedded."""
-        self.index.notify_appended(session, len(events), [(e.seq, e.kind, e.tool, e.text) for e in events])
+    def notify_appended(self, session: str, events: Sequence[Event], version: int | None) -> None:
+        """Events this process appended (at events-table `version`): their text is held until
+        embedded, and until the full-text index covers them."""
+        self.index.notify_appended(session, len(events), [(e.seq, e.kind, e.tool, e.text) for e in events], version)
+
+    def notify_indexed(self, version: int) -> None:
+        """The store's optimize brought the events' full-text index up to `version`."""
+        if self._index is not None:
+            self._index.notify_indexed(version)
 
     def notify_appended_elsewhere(self, session: str, count: int) -> None:
         """Another writer appended `count` events: the next search looks its tail up."""

@@ -84,6 +84,8 @@ class Engine:
             self._error = exc
         finally:
             self._ready.set()
+        if self._arena is not None:
+            self._arena.search.prepare()
 
     def get(self) -> Arena:
         self._ready.wait()

@@ -19,7 +19,7 @@ import hashlib
 import json
 import logging
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -154,6 +154,8 @@ class Store:
         self._appended_since_optimize = 0
         self._commits_since_optimize = 0
         self._maintenance: threading.Thread | None = None
+        # Told the events version each optimize started from: its full-text index covers it since.
+        self.on_events_indexed: Callable[[int], None] | None = None
 
     def _open(self, name: str, schema: pa.Schema):
         try:
@@ -179,11 +181,13 @@ class Store:
     # -- events ----------------------------------------------------------------------------------
 
 
-    def append(self, events: Sequence[Event]) -> None:
-        """Append events (seqs already assigned under the session lock)."""
-        if events:
-            self.tables["events"].add([_event_row(event) for event in events])
-            self._count_appends(len(events))
+    def append(self, events: Sequence[Event]) -> int | None:
+        """Append events (seqs already assigned under the session lock); the version committed."""
+        if not events:
+            return None
+        version = self.tables["events"].add([_event_row(event) for event in events]).version
+        self._count_appends(len(events))
+        return version
 
     def events_version(self) -> int:
         """The newest committed version of the events table (any writer, any session)."""
@@ -263,9 +267,13 @@ class Store:
         for name in ("events", "tags", "squashes", "artifacts"):
             try:
                 self._ensure_scalar_indexes(name)
+                version = self.tables[name].version
                 self.tables[name].optimize(cleanup_older_than=self.keep_versions)
             except Exception as exc:  # maintenance must never take a request down
                 log.warning("maintenance of %s failed: %s", name, exc)
+                continue
+            if name == "events" and self.on_events_indexed is not None:
+                self.on_events_indexed(version)
 
     def _ensure_scalar_indexes(self, name: str) -> None:
         from lancedb.index import BTree, Bitmap

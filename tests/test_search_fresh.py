@@ -1,0 +1,109 @@
+"""Rows the full-text index does not cover yet: held, trusted, ranked (pure), and searched (real LanceDB)."""
+
+from __future__ import annotations
+
+from mcp_arena.search_fresh import FreshRow, FreshRows, bm25_order, interleave
+
+
+def test_fresh_rows_are_trusted_only_once_the_index_reaches_where_tracking_began():
+    fresh = FreshRows()
+    fresh.add("s", 10, [(5, "note", "", "alpha")])
+    assert fresh.rows_for("s") is None  # rows from before version 10 may be unindexed and unknown
+    fresh.indexed(9)
+    assert [row.seq for row in fresh.rows_for("s")] == [5]
+    fresh.add("s", 11, [(6, "note", "", "beta")])
+    fresh.indexed(10)
+    assert [row.seq for row in fresh.rows_for("s")] == [6]
+    fresh.indexed(8)  # an older optimize reporting late changes nothing
+    assert [row.seq for row in fresh.rows_for("s")] == [6]
+    fresh.forget("s")  # another writer appended: unknown again
+    assert fresh.rows_for("s") is None
+    fresh.add("s", 14, [(8, "note", "", "gamma")])
+    assert fresh.rows_for("s") is None and fresh.watermark == 10
+
+
+def test_fresh_rows_stop_being_held_past_the_bound():
+    fresh = FreshRows(max_rows=3)
+    fresh.indexed(0)
+    fresh.add("s", 1, [(0, "note", "", "a"), (1, "note", "", "b")])
+    fresh.add("t", 1, [(0, "note", "", "c")])
+    assert fresh.rows_for("s") is not None
+    fresh.add("s", 3, [(2, "note", "", "d")])
+    assert fresh.rows_for("s") is None and [row.seq for row in fresh.rows_for("t")] == [0]
+
+
+def _row(seq: int, text: str) -> FreshRow:
+    return FreshRow(seq, 1, "note", "", text)
+
+
+def test_bm25_prefers_rare_terms_and_more_of_the_query():
+    rows = [
+        _row(0, "ran pytest: all passed"),
+        _row(1, "redis_client timeouts under pytest"),
+        _row(2, "pytest failing"),
+        _row(3, "nginx restarted"),
+    ]
+    assert bm25_order("redis timeout", rows) == [1]  # snake_case split, plural stemmed
+    assert bm25_order("pytest timeout", rows)[0] == 1  # the rare term decides
+    assert bm25_order("pytest", rows) == [2, 0, 1]  # shorter rows first, then by seq
+    assert bm25_order("the of", rows) == [] and bm25_order("x", []) == []
+
+
+def test_interleave_alternates_and_keeps_each_seq_once():
+    assert interleave([1, 2, 3], [9, 2]) == [1, 9, 2, 3]
+    assert interleave([], [4, 5]) == [4, 5]
+    assert interleave([7], []) == [7]
+
+
+def _first_process(settings, *, maintain: bool) -> str:
+    """A session whose full-text index exists, left fully indexed (maintain) or not; its id."""
+    from mcp_arena.arena import Arena
+
+    first = Arena(settings)  # full text only (the fixture's setting): the leg under test
+    try:
+        session = first.call(None, "context_status", {}, first.status_body).structured["session"]
+        assert first.call(session, "memory_search", {}, first.search_body("dashboard", 3, "all")).structured["hits"]
+        if maintain:
+            first.store.maintain()
+        return session
+    finally:
+        first.close()
+
+
+def _search(arena, session: str, query: str) -> dict:
+    return arena.call(session, "memory_search", {"query": query}, arena.search_body(query, 3, "all")).structured
+
+
+def test_a_new_process_trusts_its_fresh_rows_once_the_store_updated_the_index(settings):
+    from mcp_arena.arena import Arena
+    from mcp_arena.events import EventDraft
+
+    session = _first_process(settings, maintain=False)
+    arena = Arena(settings)  # the full-text index exists but leaves rows out: which, it can't know
+    try:
+        arena.search.prepare()
+        arena.append(session, [EventDraft(kind="tool_result", tool="Bash", text="numbat-7 deploy finished: 3 pods restarted")])
+        assert _search(arena, session, "numbat-7 pods")["hits"][0]["tool"] == "Bash"
+        assert arena.search.index._last_fulltext_path == "all fragments"
+        arena.store.maintain()  # tells the search index the version its full-text index reached
+        arena.append(session, [EventDraft(kind="tool_result", tool="Bash", text="wallaby-3 rollback: 2 pods restarted")])
+        found = _search(arena, session, "wallaby-3 pods")
+        assert arena.search.index._last_fulltext_path == "indexed+fresh"
+        assert found["hits"][0]["tool"] == "Bash" and "wallaby-3" in found["hits"][0]["snippet"]
+    finally:
+        arena.close()
+
+
+def test_a_new_process_finding_everything_indexed_trusts_its_fresh_rows_at_once(settings):
+    from mcp_arena.arena import Arena
+    from mcp_arena.events import EventDraft
+
+    session = _first_process(settings, maintain=True)
+    arena = Arena(settings)
+    try:
+        arena.search.prepare()  # the server does this at start
+        arena.append(session, [EventDraft(kind="tool_result", tool="Bash", text="numbat-7 deploy finished: 3 pods restarted")])
+        assert _search(arena, session, "numbat-7 pods")["hits"][0]["tool"] == "Bash"
+        assert arena.search.index._last_fulltext_path == "indexed+fresh"
+    finally:
+        arena.close()

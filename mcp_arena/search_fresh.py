@@ -58,10 +58,12 @@ class _Session:
 
 
 class FreshRows:
-    def __init__(self, max_rows: int = 4096) -> None:
+    def __init__(self, max_rows: int = 4096, max_chars: int = 16_000_000) -> None:
         self._max_rows = max_rows
+        self._max_chars = max_chars
         self._sessions: dict[str, _Session] = {}
         self._held = 0
+        self._held_chars = 0
         self._watermark = -1
         self._lock = threading.Lock()
 
@@ -72,11 +74,12 @@ class FreshRows:
             if state is None:
                 state = self._sessions[session] = _Session(tracked_from=version - 1)
             for seq, kind, tool, text in rows:
-                if seq not in state.rows:
-                    self._held += 1
+                self._release(state.rows.pop(seq, None))
                 state.rows[seq] = FreshRow(seq, version, kind, tool, text or "")
-            if self._held > self._max_rows:  # an index that stopped updating: stop holding
-                self._drop(session)
+                self._held += 1
+                self._held_chars += len(text or "")
+            if self._held > self._max_rows or self._held_chars > self._max_chars:
+                self._drop(session)  # an index that stopped updating, or huge results: stop holding
 
     def forget(self, session: str) -> None:
         """Another writer appended to the session: what is fresh there is no longer known."""
@@ -90,10 +93,8 @@ class FreshRows:
                 return
             self._watermark = version
             for state in self._sessions.values():
-                covered = [seq for seq, row in state.rows.items() if row.version <= version]
-                for seq in covered:
-                    del state.rows[seq]
-                self._held -= len(covered)
+                for seq in [seq for seq, row in state.rows.items() if row.version <= version]:
+                    self._release(state.rows.pop(seq))
 
     def rows_for(self, session: str) -> list[FreshRow] | None:
         """The session's rows the index does not cover, by seq; None when they are not all known."""
@@ -109,8 +110,13 @@ class FreshRows:
 
     def _drop(self, session: str) -> None:
         state = self._sessions.pop(session, None)
-        if state is not None:
-            self._held -= len(state.rows)
+        for row in state.rows.values() if state is not None else ():
+            self._release(row)
+
+    def _release(self, row: FreshRow | None) -> None:
+        if row is not None:
+            self._held -= 1
+            self._held_chars -= len(row.text)
 
 
 def bm25_order(query: str, rows: Sequence[FreshRow]) -> list[int]:

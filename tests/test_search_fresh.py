@@ -30,6 +30,14 @@ def test_fresh_rows_stop_being_held_past_the_bound():
     assert fresh.rows_for("s") is not None
     fresh.add("s", 3, [(2, "note", "", "d")])
     assert fresh.rows_for("s") is None and [row.seq for row in fresh.rows_for("t")] == [0]
+    by_size = FreshRows(max_chars=10)
+    by_size.indexed(0)
+    by_size.add("s", 1, [(0, "note", "", "12345678")])
+    assert by_size.rows_for("s") is not None
+    by_size.add("s", 1, [(1, "note", "", "123")])
+    assert by_size.rows_for("s") is None
+    by_size.add("t", 1, [(0, "note", "", "1234567890")])  # the dropped session's text no longer counts
+    assert by_size.rows_for("t") is not None
 
 
 def _row(seq: int, text: str) -> FreshRow:

@@ -94,6 +94,14 @@ class Arena:
             raise RuntimeError(f"the {self.settings.encoding} encoding could not be loaded; see the log above")
         return self._counter.count(text)
 
+    def prepare_for_calls(self) -> None:
+        """A server's start, off the request path: open the search index and, when the log's
+        indexes lag behind it (a previous process appended since their last update), update
+        them, so searches take the rows they don't cover from memory from then on."""
+        self.search.prepare()
+        if self.store.indexes_lag():
+            self.store.maintain_in_background()
+
     def close(self) -> None:
         self.search.close()
         self.store.wait_for_maintenance()

@@ -363,6 +363,7 @@ class SearchIndex:
         self._appended_events = 0
         self._appended_vectors = 0
         self._fts_ready = False
+        self._fts_name = "text_idx"
         self._fresh = FreshRows()  # rows the full-text index does not cover yet
         self._last_fulltext_path = ""  # "indexed+fresh" or "all fragments", for tests
 
@@ -524,6 +525,8 @@ class SearchIndex:
         if not self._fts_ready:  # once per process: a search must not depend on the worker having run
             self._ensure_fulltext_index()
         fresh = self._fresh.rows_for(filt.session) if self._fts_ready else None
+        if fresh is None and self._fts_ready and self._fresh.tracks(filt.session) and self._all_unindexed_held():
+            fresh = self._fresh.rows_for(filt.session)
         fresh = [row for row in fresh if filt.matches(row.seq, row.kind, row.tool)] if fresh is not None else None
         self._last_fulltext_path = "all fragments" if fresh is None else "indexed+fresh"
 
@@ -927,7 +930,8 @@ class SearchIndex:
 
         existing = [i for i in self._events.list_indices() if i.index_type == "FTS" and list(i.columns) == ["text"]]
         if existing:
-            self._note_fully_indexed(existing[0].name)
+            self._fts_name = existing[0].name
+            self._note_fully_indexed(self._fts_name)
             self._fts_ready = True
             return
         if self._events.count_rows() == 0:
@@ -939,7 +943,16 @@ class SearchIndex:
             logger.info("full-text index not created (%s); will check again", exc)
             return
         self._fresh.indexed(version)
+        self._fts_name = next(i.name for i in self._events.list_indices() if i.index_type == "FTS" and list(i.columns) == ["text"])
         self._fts_ready = True
+
+    def _all_unindexed_held(self) -> bool:
+        try:
+            stats = self._events.index_stats(self._fts_name)
+        except Exception as exc:  # statistics are an optimisation here, never a requirement
+            logger.info("full-text index statistics unavailable: %s", exc)
+            return False
+        return stats is not None and self._fresh.trust_if_all_held(stats.num_unindexed_rows)
 
     def _note_fully_indexed(self, index_name: str) -> None:
         """An index found on opening: when it covers every row, the fresh rows start from here."""

@@ -15,7 +15,10 @@ index's watermark (the events version its last update started from) went
 through this process. The session's first commit seen here sets `tracked_from`
 (its version - 1); a row appended by another writer drops the session; and the
 watermark must reach `tracked_from` before the session's searches use the fresh
-rows. Until then they walk the unindexed fragments, as LanceDB does by default.
+rows. Until then they walk the unindexed fragments, as LanceDB does by default,
+unless the index leaves out exactly as many rows as are held here: then the rows
+it leaves out are these (`trust_if_all_held`; only an optimize run by another
+process between our appends could fake that count).
 
     fresh = FreshRows()
     fresh.add(session, version, [(seq, kind, tool, text), ...])  # our commit
@@ -95,6 +98,20 @@ class FreshRows:
             for state in self._sessions.values():
                 for seq in [seq for seq, row in state.rows.items() if row.version <= version]:
                     self._release(state.rows.pop(seq))
+
+    def tracks(self, session: str) -> bool:
+        with self._lock:
+            return session in self._sessions
+
+    def trust_if_all_held(self, unindexed: int) -> bool:
+        """The index leaves out `unindexed` rows: when that is just what is held here, every
+        session held is complete, whatever the watermark."""
+        with self._lock:
+            if unindexed != self._held:
+                return False
+            for state in self._sessions.values():
+                state.tracked_from = -1
+            return True
 
     def rows_for(self, session: str) -> list[FreshRow] | None:
         """The session's rows the index does not cover, by seq; None when they are not all known."""

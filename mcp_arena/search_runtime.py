@@ -45,6 +45,7 @@ class SearchRuntime:
         self.count_tokens = count_tokens
         self._index = None
         self._guard = threading.Lock()
+        self._indexed_version: int | None = None  # reported before the index was opened
 
     @property
     def index(self):
@@ -63,6 +64,8 @@ class SearchRuntime:
                     count_tokens=self.count_tokens,
                     embeds=worth_a_vector,
                 )
+                if self._indexed_version is not None:
+                    self._index.notify_indexed(self._indexed_version)
             return self._index
 
     def prepare(self) -> None:
@@ -84,8 +87,11 @@ class SearchRuntime:
 
     def notify_indexed(self, version: int) -> None:
         """The store's optimize brought the events' full-text index up to `version`."""
-        if self._index is not None:
-            self._index.notify_indexed(version)
+        with self._guard:
+            self._indexed_version = max(version, self._indexed_version or version)
+            index = self._index
+        if index is not None:
+            index.notify_indexed(version)
 
     def notify_appended_elsewhere(self, session: str, count: int) -> None:
         """Another writer appended `count` events: the next search looks its tail up."""

@@ -85,7 +85,7 @@ class Engine:
         finally:
             self._ready.set()
         if self._arena is not None:
-            self._arena.search.prepare()
+            self._arena.prepare_for_calls()
 
     def get(self) -> Arena:
         self._ready.wait()

@@ -259,6 +259,14 @@ class Store:
         if fragments > COMPACT_EVERY_COMMITS:
             self.maintain_in_background()
 
+    def indexes_lag(self) -> bool:
+        """Whether some index of the events table leaves rows out."""
+        try:
+            return any(getattr(index, "num_unindexed_rows", 0) for index in self.tables["events"].list_indices())
+        except Exception as exc:  # statistics are an optimisation here, never a requirement
+            log.warning("could not read the events table's indexes: %s", exc)
+            return False
+
     def maintain_in_background(self) -> None:
         """Compact fragments and clean old versions, off the request path (single flight)."""
         if self._maintenance is not None and self._maintenance.is_alive():

@@ -514,24 +514,25 @@ def test_rows_the_fulltext_index_does_not_cover_are_searched_from_memory(events)
 
     db, table = events
     index = SearchIndex(db, table, semantic=False, start_worker=False)  # the full-text leg alone
+
     def append(entries, start):
         rows = rows_for("s1", entries, start=start)
         version = table.add(rows).version
         index.notify_appended("s1", len(rows), [(r["seq"], r["kind"], r["tool"], r["text"]) for r in rows], version)
 
+    def another_writer(session, text, seq):
+        table.add(rows_for(session, [("note", "", text)], start=seq))
+
     assert index.search("s1", "alembic", limit=1).hits  # creates the full-text index
     append([("note", "", "warm-up")], len(LOG))
     assert index.search("s1", "alembic", limit=1).hits
-    # Rows from before this index's first append may be unindexed and unknown to it: walk them all.
-    assert index._last_fulltext_path == "all fragments"
-    index.maintain()  # an index update after that first append: from here on, the fresh rows are known
+    assert index._last_fulltext_path == "indexed+fresh"  # the one row the index leaves out is held here
+    another_writer("s2", "an unrelated note", 100)  # rows of other sessions never matter to s1 once trusted
     start = len(LOG) + 1
     entries = [("note", "", "the kookaburra exporter writes parquet shards"), ("note", "", "parquet row groups of 64 MB")]
-    rows = rows_for("s1", entries, start=start)
-    version = table.add(rows).version
-    index.notify_appended("s1", len(rows), [(r["seq"], r["kind"], r["tool"], r["text"]) for r in rows], version)
+    append(entries, start)
     unindexed = table.search(MatchQuery("kookaburra", "text"), query_type="fts").fast_search().limit(5).to_arrow()
-    assert unindexed.num_rows == 0  # LanceDB's indexed part alone would miss it
+    assert unindexed.num_rows == 0  # LanceDB's indexed part alone would miss them
 
     outcome = index.search("s1", "kookaburra exporter parquet", limit=3)
     assert index._last_fulltext_path == "indexed+fresh"
@@ -540,16 +541,18 @@ def test_rows_the_fulltext_index_does_not_cover_are_searched_from_memory(events)
     narrowed = index.search(SearchFilter.of("s1", seq_max=start), "parquet", limit=3)
     assert start + 1 not in seqs(narrowed)  # the filter applies to the fresh rows too
 
-    # Another writer appends: its rows are not in memory, so the search walks every fragment.
-    table.add(rows_for("s1", [("note", "", "the kookaburra exporter also writes csv")], start=start + 2))
+    # Another writer appends to s1: its rows are not in memory, so the search walks every fragment.
+    another_writer("s1", "the kookaburra exporter also writes csv", start + 2)
     index.notify_appended("s1", 1)
     assert start + 2 in seqs(index.search("s1", "kookaburra csv", limit=3))
     assert index._last_fulltext_path == "all fragments"
 
     index.maintain()
+    another_writer("s2", "another unrelated note", 101)
     append([("note", "", "the kookaburra importer reads avro")], start + 3)
     assert index.search("s1", "kookaburra avro", limit=3).hits[0].seq == start + 3
-    assert index._last_fulltext_path == "all fragments"  # tracking restarted after the other writer
+    # Tracking restarted after the other writer, and the index leaves out a row not held here.
+    assert index._last_fulltext_path == "all fragments"
     index.maintain()
     assert index.search("s1", "kookaburra avro", limit=3).hits[0].seq == start + 3
     assert index._last_fulltext_path == "indexed+fresh" and index._fresh.rows_for("s1") == []

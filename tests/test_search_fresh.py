@@ -22,6 +22,17 @@ def test_fresh_rows_are_trusted_only_once_the_index_reaches_where_tracking_began
     assert fresh.rows_for("s") is None and fresh.watermark == 10
 
 
+def test_fresh_rows_are_trusted_when_the_index_leaves_out_just_the_rows_held():
+    fresh = FreshRows()
+    fresh.add("s", 10, [(5, "note", "", "alpha"), (6, "note", "", "beta")])
+    assert fresh.tracks("s") and not fresh.tracks("t")
+    assert not fresh.trust_if_all_held(3) and fresh.rows_for("s") is None  # a row held nowhere here
+    assert fresh.trust_if_all_held(2)
+    assert [row.seq for row in fresh.rows_for("s")] == [5, 6]
+    fresh.indexed(10)
+    assert fresh.rows_for("s") == []
+
+
 def test_fresh_rows_stop_being_held_past_the_bound():
     fresh = FreshRows(max_rows=3)
     fresh.indexed(0)
@@ -110,6 +121,24 @@ def test_a_new_process_finding_everything_indexed_trusts_its_fresh_rows_at_once(
     arena = Arena(settings)
     try:
         arena.search.prepare()  # the server does this at start
+        arena.append(session, [EventDraft(kind="tool_result", tool="Bash", text="numbat-7 deploy finished: 3 pods restarted")])
+        assert _search(arena, session, "numbat-7 pods")["hits"][0]["tool"] == "Bash"
+        assert arena.search.index._last_fulltext_path == "indexed+fresh"
+    finally:
+        arena.close()
+
+
+def test_a_server_start_brings_lagging_indexes_up_to_date_and_trusts_fresh_rows_after(settings):
+    from mcp_arena.arena import Arena
+    from mcp_arena.events import EventDraft
+
+    session = _first_process(settings, maintain=False)
+    arena = Arena(settings)
+    try:
+        assert arena.store.indexes_lag()  # the first process appended after its index was built
+        arena.prepare_for_calls()  # what the server does right after start
+        arena.store.wait_for_maintenance()
+        assert not arena.store.indexes_lag()
         arena.append(session, [EventDraft(kind="tool_result", tool="Bash", text="numbat-7 deploy finished: 3 pods restarted")])
         assert _search(arena, session, "numbat-7 pods")["hits"][0]["tool"] == "Bash"
         assert arena.search.index._last_fulltext_path == "indexed+fresh"

@@ -23,6 +23,7 @@ import hashlib
 import logging
 import os
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -162,8 +163,11 @@ class Embedder:
         """Load and verify the model now (idempotent)."""
         self._ensure_loaded()
 
-    def embed(self, texts: list[str]) -> np.ndarray:
-        """Embed texts; returns float32 (len(texts), 384), rows L2-normalised."""
+    def embed(self, texts: list[str], *, between_batches: Callable[[], None] | None = None) -> np.ndarray:
+        """Embed texts; returns float32 (len(texts), 384), rows L2-normalised.
+
+        `between_batches` runs before each model batch after the first: a background caller
+        waits there for the tool calls to pause, so a long backlog never holds a core for long."""
         if not texts:
             return np.zeros((0, DIMENSION), dtype=np.float32)
         loaded = self._ensure_loaded()
@@ -174,7 +178,7 @@ class Embedder:
         vectors = np.empty((len(distinct), DIMENSION), dtype=np.float32)
         for start in range(0, len(distinct), _TOKENIZE_CHUNK):
             chunk = distinct[start : start + _TOKENIZE_CHUNK]
-            vectors[start : start + len(chunk)] = self._embed_chunk(loaded, chunk)
+            vectors[start : start + len(chunk)] = self._embed_chunk(loaded, chunk, between_batches)
         if len(distinct) == len(clipped):
             return vectors
         position = {text: i for i, text in enumerate(distinct)}
@@ -185,11 +189,13 @@ class Embedder:
 
     # -- internals ---------------------------------------------------------
 
-    def _embed_chunk(self, loaded: _Loaded, texts: list[str]) -> np.ndarray:
+    def _embed_chunk(self, loaded: _Loaded, texts: list[str], between_batches: Callable[[], None] | None) -> np.ndarray:
         encodings = loaded.tokenizer.encode_batch(texts)
         ids_per_text = [e.ids for e in encodings]
         out = np.empty((len(texts), DIMENSION), dtype=np.float32)
-        for batch in length_sorted_batches([len(ids) for ids in ids_per_text]):
+        for number, batch in enumerate(length_sorted_batches([len(ids) for ids in ids_per_text])):
+            if number and between_batches is not None:
+                between_batches()
             out[batch] = self._run_batch(loaded, [ids_per_text[i] for i in batch])
         return out
 

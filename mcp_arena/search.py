@@ -109,6 +109,10 @@ _EXHAUSTIVE_PROBES = 1_000_000
 _COVERAGE_POWER = 2
 MIN_SNIPPET_TOKENS = 30
 _OVERFETCH = 3
+# Background embedding runs a model batch (~0.1-0.3 s) only after calls paused this long,
+# or after waiting this long at most.
+_PAUSE_SECONDS = 0.25
+_PAUSE_MAX_WAIT = 5.0
 # Not-yet-embedded events held in memory per session (their text), and looked up at most per search.
 _TAIL_MAX = 20_000
 _TAIL_FETCH_MAX = 512
@@ -346,6 +350,7 @@ class SearchIndex:
         # found by full text only (cheaper than a second notion of "missing" in the catch-up).
         self._embeds = embeds or (lambda kind, tool: True)
         self._calls_in_flight = 0
+        self._last_call_end = 0.0  # time.monotonic() of the newest call's end
         self._calls_quiet = threading.Condition()
         self._weak_reads = getattr(db, "read_consistency_interval", None) is None
 
@@ -718,7 +723,7 @@ class SearchIndex:
                 if self._stop.is_set():
                     break
                 if threading.current_thread() is self._worker:
-                    self._yield_to_calls()
+                    self._wait_for_a_pause()
                 done += self._embed_seqs(session, missing[start : min(start + self._embed_chunk, max_events)])
             return done, len(missing) - done
 
@@ -771,12 +776,13 @@ class SearchIndex:
 
     def _vectors_for(self, texts: list[str], kinds: list[str], tools: list[str]) -> Any:
         """Embeddings of the texts worth one; zeros for the rest."""
+        pause = self._wait_for_a_pause if threading.current_thread() is self._worker else None
         worth = [i for i, (kind, tool) in enumerate(zip(kinds, tools)) if self._embeds(kind, tool)]
         if len(worth) == len(texts):
-            return self._embedder.embed(texts)
+            return self._embedder.embed(texts, between_batches=pause)
         vectors = np.zeros((len(texts), DIMENSION), dtype=np.float32)
         if worth:
-            vectors[worth] = self._embedder.embed([texts[i] for i in worth])
+            vectors[worth] = self._embedder.embed([texts[i] for i in worth], between_batches=pause)
         return vectors
 
     def _rows_to_embed(self, session: str, seqs: list[int]) -> pa.Table:
@@ -863,12 +869,26 @@ class SearchIndex:
         finally:
             with self._calls_quiet:
                 self._calls_in_flight -= 1
+                self._last_call_end = time.monotonic()
                 self._calls_quiet.notify_all()
 
     def _yield_to_calls(self) -> None:
         with self._calls_quiet:
             while self._calls_in_flight and not self._stop.is_set():
                 self._calls_quiet.wait(0.1)
+
+    def _wait_for_a_pause(self) -> None:
+        """Between two model batches of background work: wait until no call has run for
+        `_PAUSE_SECONDS` (an agent's think time), at most `_PAUSE_MAX_WAIT`, so a burst of
+        calls is not shared with the model, and a backlog still moves under constant load."""
+        deadline = time.monotonic() + _PAUSE_MAX_WAIT
+        with self._calls_quiet:
+            while not self._stop.is_set():
+                now = time.monotonic()
+                quiet_for = now - self._last_call_end
+                if (not self._calls_in_flight and quiet_for >= _PAUSE_SECONDS) or now >= deadline:
+                    return
+                self._calls_quiet.wait(min(deadline - now, max(_PAUSE_SECONDS - quiet_for, 0.02)))
 
     def _settle(self) -> None:
         """Wait for a burst of appends to pause (bounded), so the model runs between

@@ -280,6 +280,42 @@ def test_the_background_thread_embeds_after_notify(events, embedder):
     assert not idx._worker.is_alive()
 
 
+def test_background_embedding_waits_between_model_batches_for_the_calls_to_pause(index, events):
+    import threading
+
+    batches_started: list[int] = []
+    call_ended = threading.Event()
+
+    def one_call():
+        with index.foreground():
+            time.sleep(0.5)
+        call_ended.set()
+
+    caller = threading.Thread(target=one_call)
+    caller.start()
+    time.sleep(0.1)
+    started = time.monotonic()
+    index._wait_for_a_pause()  # what the worker does before each model batch
+    waited = time.monotonic() - started
+    caller.join()
+    assert call_ended.is_set() and waited >= 0.4 + 0.2  # the rest of the call, then a quiet gap
+    started = time.monotonic()
+    index._wait_for_a_pause()
+    assert time.monotonic() - started < 0.3  # quiet already: no wait
+    # The worker hands that wait to the model, which calls it between its batches.
+    texts = [f"text {i} " * (i % 7 + 1) for i in range(40)]
+    index._wait_for_a_pause = lambda: batches_started.append(1)
+    index._worker = threading.current_thread()
+    try:
+        vectors = index._vectors_for(texts, ["note"] * 40, [""] * 40)
+    finally:
+        index._worker = None
+    assert len(batches_started) >= 2 and vectors.shape == (40, 384)  # 40 texts take 3 batches
+    before = len(batches_started)
+    index._vectors_for(texts, ["note"] * 40, [""] * 40)  # not the worker (a search, catch_up): no waits
+    assert len(batches_started) == before
+
+
 def test_a_new_process_reopens_and_searches(index, db_path, embedder):
     index.close()
     db = lancedb.connect(db_path)
@@ -478,9 +514,9 @@ class _CountingEmbedder(Embedder):
         super().__init__()
         self.texts: list[str] = []
 
-    def embed(self, texts):
+    def embed(self, texts, **options):
         self.texts.extend(texts)
-        return super().embed(texts)
+        return super().embed(texts, **options)
 
 
 def test_events_turned_down_for_a_vector_get_a_placeholder_and_full_text_only(events):

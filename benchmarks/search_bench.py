@@ -173,6 +173,16 @@ def latency(index: SearchIndex, session: str, queries: list[str], newest_seq: in
     return statistics.median(timings), percentile(timings, 0.95)
 
 
+def query_embedding(embedder: Embedder, queries: list[str]) -> tuple[float, float]:
+    """The hybrid search's fixed cost besides its two LanceDB queries."""
+    timings = []
+    for query in queries:
+        start = time.perf_counter()
+        embedder.embed_query(query)
+        timings.append((time.perf_counter() - start) * 1000)
+    return statistics.median(timings), percentile(timings, 0.95)
+
+
 def recall_at_5(index: SearchIndex, session: str, planted: dict[int, str]) -> float:
     found = sum(seq in [h.seq for h in index.search(session, query, limit=5).hits] for seq, query in planted.items())
     return found / len(planted)
@@ -210,6 +220,7 @@ def run(size: int, batch: int, embedder: Embedder) -> dict[str, float]:
         queries = keyword_queries + list(planted.values())
         hy_p50, hy_p95 = latency(index, session, queries, size - 1)
         ft_p50, ft_p95 = latency(fulltext, session, queries, size - 1)
+        embed_p50, embed_p95 = query_embedding(embedder, queries)
         figures = {
             "events": size,
             "distinct_share": len(set(e[2] for e in events)) / size,
@@ -220,6 +231,8 @@ def run(size: int, batch: int, embedder: Embedder) -> dict[str, float]:
             "hybrid_p95_ms": hy_p95,
             "fulltext_p50_ms": ft_p50,
             "fulltext_p95_ms": ft_p95,
+            "query_embedding_p50_ms": embed_p50,
+            "query_embedding_p95_ms": embed_p95,
             "recall5_fulltext": recall_at_5(fulltext, session, planted),
             "recall5_hybrid": recall_at_5(index, session, planted),
             "kw_recall5_fulltext": recall_at_5(fulltext, session, keyword_probes(planted, events)),
@@ -253,6 +266,7 @@ def main(argv: list[str] | None = None) -> int:
             f" | catch-up {figures['catch_up_events_per_s']:5.0f} ev/s ({figures['distinct_share']:.0%} distinct texts) | maintain {figures['maintain_s']:5.1f} s"
             f" | hybrid p50 {figures['hybrid_p50_ms']:5.1f} ms p95 {figures['hybrid_p95_ms']:5.1f} ms"
             f" | full-text p50 {figures['fulltext_p50_ms']:5.1f} ms p95 {figures['fulltext_p95_ms']:5.1f} ms"
+            f" | query embedding p50 {figures['query_embedding_p50_ms']:4.1f} ms p95 {figures['query_embedding_p95_ms']:4.1f} ms"
             f" | recall@5 paraphrased: full-text {figures['recall5_fulltext']:.2f} hybrid {figures['recall5_hybrid']:.2f}"
             f" | recall@5 keywords: full-text {figures['kw_recall5_fulltext']:.2f} hybrid {figures['kw_recall5_hybrid']:.2f}",
             flush=True,

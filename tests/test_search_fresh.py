@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from mcp_arena.arena import Arena
+from mcp_arena.events import EventDraft
 from mcp_arena.search_fresh import FreshRow, FreshRows, bm25_order, interleave
 
 
@@ -76,8 +78,6 @@ def test_interleave_alternates_and_keeps_each_seq_once():
 
 def _first_process(settings, *, maintain: bool) -> str:
     """A session whose full-text index exists, left fully indexed (maintain) or not; its id."""
-    from mcp_arena.arena import Arena
-
     first = Arena(settings)  # full text only (the fixture's setting): the leg under test
     try:
         session = first.call(None, "context_status", {}, first.status_body).structured["session"]
@@ -89,49 +89,37 @@ def _first_process(settings, *, maintain: bool) -> str:
         first.close()
 
 
-def _search(arena, session: str, query: str) -> dict:
-    return arena.call(session, "memory_search", {"query": query}, arena.search_body(query, 3, "all")).structured
+def _append_and_find(arena: Arena, session: str, marker: str) -> str:
+    """Log a command's output naming `marker`, search for it; which full-text path found it."""
+    arena.append(session, [EventDraft(kind="tool_result", tool="Bash", text=f"{marker} deploy finished: 3 pods restarted")])
+    found = arena.call(session, "memory_search", {}, arena.search_body(f"{marker} pods", 3, "all")).structured
+    assert found["hits"][0]["tool"] == "Bash" and marker in found["hits"][0]["snippet"]
+    return arena.search.index._last_fulltext_path
 
 
 def test_a_new_process_trusts_its_fresh_rows_once_the_store_updated_the_index(settings):
-    from mcp_arena.arena import Arena
-    from mcp_arena.events import EventDraft
-
     session = _first_process(settings, maintain=False)
     arena = Arena(settings)  # the full-text index exists but leaves rows out: which, it can't know
     try:
         arena.search.prepare()
-        arena.append(session, [EventDraft(kind="tool_result", tool="Bash", text="numbat-7 deploy finished: 3 pods restarted")])
-        assert _search(arena, session, "numbat-7 pods")["hits"][0]["tool"] == "Bash"
-        assert arena.search.index._last_fulltext_path == "all fragments"
+        assert _append_and_find(arena, session, "numbat-7") == "all fragments"
         arena.store.maintain()  # tells the search index the version its full-text index reached
-        arena.append(session, [EventDraft(kind="tool_result", tool="Bash", text="wallaby-3 rollback: 2 pods restarted")])
-        found = _search(arena, session, "wallaby-3 pods")
-        assert arena.search.index._last_fulltext_path == "indexed+fresh"
-        assert found["hits"][0]["tool"] == "Bash" and "wallaby-3" in found["hits"][0]["snippet"]
+        assert _append_and_find(arena, session, "wallaby-3") == "indexed+fresh"
     finally:
         arena.close()
 
 
 def test_a_new_process_finding_everything_indexed_trusts_its_fresh_rows_at_once(settings):
-    from mcp_arena.arena import Arena
-    from mcp_arena.events import EventDraft
-
     session = _first_process(settings, maintain=True)
     arena = Arena(settings)
     try:
         arena.search.prepare()  # the server does this at start
-        arena.append(session, [EventDraft(kind="tool_result", tool="Bash", text="numbat-7 deploy finished: 3 pods restarted")])
-        assert _search(arena, session, "numbat-7 pods")["hits"][0]["tool"] == "Bash"
-        assert arena.search.index._last_fulltext_path == "indexed+fresh"
+        assert _append_and_find(arena, session, "numbat-7") == "indexed+fresh"
     finally:
         arena.close()
 
 
 def test_a_server_start_brings_lagging_indexes_up_to_date_and_trusts_fresh_rows_after(settings):
-    from mcp_arena.arena import Arena
-    from mcp_arena.events import EventDraft
-
     session = _first_process(settings, maintain=False)
     arena = Arena(settings)
     try:
@@ -139,8 +127,6 @@ def test_a_server_start_brings_lagging_indexes_up_to_date_and_trusts_fresh_rows_
         arena.prepare_for_calls()  # what the server does right after start
         arena.store.wait_for_maintenance()
         assert not arena.store.indexes_lag()
-        arena.append(session, [EventDraft(kind="tool_result", tool="Bash", text="numbat-7 deploy finished: 3 pods restarted")])
-        assert _search(arena, session, "numbat-7 pods")["hits"][0]["tool"] == "Bash"
-        assert arena.search.index._last_fulltext_path == "indexed+fresh"
+        assert _append_and_find(arena, session, "numbat-7") == "indexed+fresh"
     finally:
         arena.close()

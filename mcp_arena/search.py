@@ -75,7 +75,7 @@ from lancedb.expr import Expr, col, lit
 from .embeddings import DIMENSION, Embedder, EmbeddingModelError
 from .errors import InvalidArgument
 from .search_filter import SCOPES, SearchFilter, build_filter, merge_ranges
-from .search_fresh import FreshRows, bm25_order, interleave
+from .search_fresh import FreshRow, FreshRows, bm25_order, interleave
 from .terms import query_terms
 
 __all__ = ["SCOPES", "SearchFilter", "SearchIndex", "SearchOutcome", "SearchHit", "build_filter", "merge_ranges"]
@@ -529,10 +529,7 @@ class SearchIndex:
 
         if not self._fts_ready:  # once per process: a search must not depend on the worker having run
             self._ensure_fulltext_index()
-        fresh = self._fresh.rows_for(filt.session) if self._fts_ready else None
-        if fresh is None and self._fts_ready and self._fresh.tracks(filt.session) and self._all_unindexed_held():
-            fresh = self._fresh.rows_for(filt.session)
-        fresh = [row for row in fresh if filt.matches(row.seq, row.kind, row.tool)] if fresh is not None else None
+        fresh = self._held_unindexed(filt)
         self._last_fulltext_path = "all fragments" if fresh is None else "indexed+fresh"
 
         def start_query():
@@ -965,6 +962,16 @@ class SearchIndex:
         self._fresh.indexed(version)
         self._fts_name = next(i.name for i in self._events.list_indices() if i.index_type == "FTS" and list(i.columns) == ["text"])
         self._fts_ready = True
+
+    def _held_unindexed(self, filt: SearchFilter) -> list[FreshRow] | None:
+        """The session's rows the full-text index leaves out, held here, under the filter;
+        None when they are not all known (the query then walks the unindexed fragments)."""
+        if not self._fts_ready:
+            return None
+        fresh = self._fresh.rows_for(filt.session)
+        if fresh is None and self._fresh.tracks(filt.session) and self._all_unindexed_held():
+            fresh = self._fresh.rows_for(filt.session)
+        return None if fresh is None else [row for row in fresh if filt.matches(row.seq, row.kind, row.tool)]
 
     def _all_unindexed_held(self) -> bool:
         try:

@@ -945,10 +945,10 @@ class SearchIndex:
             return
         from lancedb.index import FTS
 
-        existing = [i for i in self._events.list_indices() if i.index_type == "FTS" and list(i.columns) == ["text"]]
-        if existing:
-            self._fts_name = existing[0].name
-            self._note_fully_indexed(self._fts_name)
+        existing = self._fulltext_index_name()
+        if existing is not None:
+            self._fts_name = existing
+            self._note_fully_indexed()
             self._fts_ready = True
             return
         if self._events.count_rows() == 0:
@@ -960,8 +960,11 @@ class SearchIndex:
             logger.info("full-text index not created (%s); will check again", exc)
             return
         self._fresh.indexed(version)
-        self._fts_name = next(i.name for i in self._events.list_indices() if i.index_type == "FTS" and list(i.columns) == ["text"])
+        self._fts_name = self._fulltext_index_name() or self._fts_name
         self._fts_ready = True
+
+    def _fulltext_index_name(self) -> str | None:
+        return next((i.name for i in self._events.list_indices() if i.index_type == "FTS" and list(i.columns) == ["text"]), None)
 
     def _held_unindexed(self, filt: SearchFilter) -> list[FreshRow] | None:
         """The session's rows the full-text index leaves out, held here, under the filter;
@@ -974,23 +977,23 @@ class SearchIndex:
         return None if fresh is None else [row for row in fresh if filt.matches(row.seq, row.kind, row.tool)]
 
     def _all_unindexed_held(self) -> bool:
+        unindexed = self._unindexed_rows()
+        return unindexed is not None and self._fresh.trust_if_all_held(unindexed)
+
+    def _note_fully_indexed(self) -> None:
+        """An index found on opening: when it covers every row, the fresh rows start from here."""
+        version = self._events.version
+        if self._unindexed_rows() == 0:
+            self._fresh.indexed(version)
+
+    def _unindexed_rows(self) -> int | None:
+        """Rows of the events table the full-text index leaves out; None when LanceDB can't say."""
         try:
             stats = self._events.index_stats(self._fts_name)
         except Exception as exc:  # statistics are an optimisation here, never a requirement
             logger.info("full-text index statistics unavailable: %s", exc)
-            return False
-        return stats is not None and self._fresh.trust_if_all_held(stats.num_unindexed_rows)
-
-    def _note_fully_indexed(self, index_name: str) -> None:
-        """An index found on opening: when it covers every row, the fresh rows start from here."""
-        version = self._events.version
-        try:
-            stats = self._events.index_stats(index_name)
-        except Exception as exc:  # statistics are an optimisation here, never a requirement
-            logger.info("full-text index statistics unavailable: %s", exc)
-            return
-        if stats is not None and stats.num_unindexed_rows == 0:
-            self._fresh.indexed(version)
+            return None
+        return None if stats is None else stats.num_unindexed_rows
 
     def _maintain_vectors_indexes(self) -> None:
         if self._vectors is None:

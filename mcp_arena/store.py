@@ -157,6 +157,7 @@ class Store:
         self._appended_since_optimize = 0
         self._commits_since_optimize = 0
         self._maintenance: threading.Thread | None = None
+        self._maintenance_guard = threading.Lock()  # the start-up checks and the appends may race to start it
         # Told the events version each optimize started from: its full-text index covers it since.
         self.on_events_indexed: Callable[[int], None] | None = None
 
@@ -269,10 +270,11 @@ class Store:
 
     def maintain_in_background(self) -> None:
         """Compact fragments and clean old versions, off the request path (single flight)."""
-        if self._maintenance is not None and self._maintenance.is_alive():
-            return
-        self._maintenance = threading.Thread(target=self.maintain, name="arena-maintenance", daemon=True)
-        self._maintenance.start()
+        with self._maintenance_guard:
+            if self._maintenance is not None and self._maintenance.is_alive():
+                return
+            self._maintenance = threading.Thread(target=self.maintain, name="arena-maintenance", daemon=True)
+            self._maintenance.start()
 
     def maintain(self) -> None:
         for name in ("events", "tags", "squashes", "artifacts"):

@@ -10,11 +10,11 @@ from .errors import InvalidArgument
 from .events import KINDS
 from .ledger import Ledger
 from .models import SearchHit, SearchResult
+from .search_filter import SCOPES
 
 if TYPE_CHECKING:
     from .arena import Arena
 
-SCOPES = ("all", "squashed", "live")
 MAX_QUERY_CHARS = 1_000
 MAX_LIMIT = 50
 MAX_NAMES = 20

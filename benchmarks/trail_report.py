@@ -1,6 +1,6 @@
 """Artifact-trail report over the public corpus.
 
-For each recorded session in ../shared/corpus (Claude Code JSONL, SWE-agent
+For each recorded session in tests/fixtures/corpus (Claude Code JSONL, SWE-agent
 .traj, OpenHands events), extract the file actions of every tool call with
 `mcp_arena.artifacts`, fold them into the trail and print how many files end
 in each state (created / modified / read only / deleted).
@@ -29,7 +29,7 @@ from mcp_arena.artifacts import (
     split_swe_agent_action,
 )
 
-DEFAULT_CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
+DEFAULT_CORPUS = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "corpus"
 OPENHANDS_WORKDIR = "/workspace"
 
 # (tool, arguments, cwd) per call, in order

@@ -7,8 +7,8 @@ from typing import Any
 
 from mcp import Client
 
-# The public agent transcripts: the repo is cloned next to shared/ (here and in CI).
-CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
+# The public agent transcripts the tests use, copied into the repo (see fixtures/corpus/README.md).
+CORPUS = Path(__file__).resolve().parent / "fixtures" / "corpus"
 
 
 async def call(client: Client, tool: str, **arguments: Any):

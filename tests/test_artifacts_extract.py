@@ -24,7 +24,6 @@ from mcp_arena.artifacts import (
 from mcp_arena.summary import FileEntry
 
 from tests.helpers import CORPUS
-needs_corpus = pytest.mark.skipif(not CORPUS.is_dir(), reason="public corpus not present")
 
 
 def pairs(actions: list[FileAction]) -> list[tuple[str, str]]:
@@ -379,12 +378,10 @@ def by_state(trail: dict) -> dict[str, set[str]]:
     return {name: {s.path for s in files} for name, files in grouped.groups() if files}
 
 
-@needs_corpus
 def test_corpus_claude_code_subagent_session():
     assert by_state(claude_code_trail("subagent.jsonl")) == {"created": {"plan.md"}, "read only": {"mix.exs"}}
 
 
-@needs_corpus
 def test_corpus_claude_code_tool_heavy_session():
     assert by_state(claude_code_trail("tool_heavy.jsonl")) == {
         "read only": {"assets/js/app.js", "/tmp/claude-1000/-home-marco-projects-spotter/tasks/bae407b.output"},
@@ -392,7 +389,6 @@ def test_corpus_claude_code_tool_heavy_session():
     assert by_state(claude_code_trail("short.jsonl")) == {}, "Bash `mix phx.server | head` and Glob touch no file"
 
 
-@needs_corpus
 def test_corpus_swe_agent_function_calling_marshmallow():
     trail = swe_agent_trail("marshmallow-code__marshmallow-1867-0e1939.traj", use_tool_calls=True)
     assert by_state(trail) == {
@@ -404,7 +400,6 @@ def test_corpus_swe_agent_function_calling_marshmallow():
     assert trail["src/marshmallow/fields.py"].actions == ("modified", "read")
 
 
-@needs_corpus
 def test_corpus_swe_agent_command_strings_pydicom():
     assert by_state(swe_agent_trail("pydicom__pydicom-1458-6138d0.traj", use_tool_calls=False)) == {
         "modified": {"pydicom/pixel_data_handlers/numpy_handler.py"},
@@ -412,15 +407,13 @@ def test_corpus_swe_agent_command_strings_pydicom():
     }
 
 
-@needs_corpus
 def test_corpus_swe_agent_command_strings_katy():
     assert by_state(swe_agent_trail("katy-19beb8.traj", use_tool_calls=False)) == {
         "created": {"retrieve_random_numbers.py", "get_seed.py", "recover_flag.py"},
     }
 
 
-@needs_corpus
-@pytest.mark.parametrize("path", sorted((CORPUS / "swe-agent").glob("*.traj")) if CORPUS.is_dir() else [], ids=lambda p: p.name)
+@pytest.mark.parametrize("path", sorted((CORPUS / "swe-agent").glob("*.traj")), ids=lambda p: p.name)
 def test_corpus_swe_agent_open_file_matches_the_recorded_state(path):
     """SWE-agent records the open file with each step (after the step in newer
     versions, before it in older ones): our EditorState must agree with one."""
@@ -434,7 +427,6 @@ def test_corpus_swe_agent_open_file_matches_the_recorded_state(path):
             assert normalise_path(recorded["open_file"], cwd) in (before, state.open_file), step["action"][:60]
 
 
-@needs_corpus
 def test_corpus_openhands_multi_swe_bench_4588():
     lines = (CORPUS / "openhands" / "evaluation_benchmarks_multi_swe_bench_examples_output.jsonl").read_text().splitlines()
     record = next(r for r in map(json.loads, lines) if r["instance_id"] == "ponylang__ponyc-4588")
@@ -448,7 +440,6 @@ def test_corpus_openhands_multi_swe_bench_4588():
     assert trail["build/build_release"].notes == ("directory", "deleted with build")
 
 
-@needs_corpus
 def test_corpus_openhands_runtime_trajectories():
     basic = json.loads((CORPUS / "openhands" / "tests_runtime_trajs_basic.json").read_text())
     assert by_state(openhands_trail(basic, "/workspace")) == {"created": {"game_2048.py"}}

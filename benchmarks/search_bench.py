@@ -32,10 +32,10 @@ from lancedb.index import BTree, Bitmap
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from mcp_arena.embeddings import Embedder  # noqa: E402
-from mcp_arena.search import SearchIndex  # noqa: E402
+from mcp_arena.search.embedder import Embedder  # noqa: E402
+from mcp_arena.search.index import SearchIndex  # noqa: E402
 
-from mcp_arena.store import EVENTS as EVENTS_SCHEMA  # noqa: E402
+from mcp_arena.engine.store import EVENTS as EVENTS_SCHEMA  # noqa: E402
 
 # (planted fact, paraphrased query sharing as few words as possible)
 PROBES = [

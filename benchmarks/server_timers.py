@@ -28,10 +28,10 @@ import time
 from pathlib import Path
 
 TIMED = {
-    "mcp_arena.search:SearchIndex": ["search", "_fulltext_leg", "_vector_leg", "_embed_seqs", "_tail_from_table"],
-    "mcp_arena.embeddings:Embedder": ["embed_query", "embed"],
-    "mcp_arena.store:Store": ["append", "maintain"],
-    "mcp_arena.arena:Arena": ["call"],
+    "mcp_arena.search.index:SearchIndex": ["search", "_fulltext_leg", "_vector_leg", "_embed_seqs", "_tail_from_table"],
+    "mcp_arena.search.embedder:Embedder": ["embed_query", "embed"],
+    "mcp_arena.engine.store:Store": ["append", "maintain"],
+    "mcp_arena.engine.arena:Arena": ["call"],
 }
 
 
@@ -70,7 +70,7 @@ def serve_with_timers(out: Path) -> None:
 
     atexit.register(dump)
     signal.signal(signal.SIGTERM, lambda *a: (dump(), sys.exit(0)))
-    from mcp_arena.cli import main
+    from mcp_arena.cli.main import main
 
     sys.argv = ["mcp-arena", "serve"]
     main()

@@ -2,7 +2,7 @@
 
 For each recorded session in tests/fixtures/corpus (Claude Code JSONL, SWE-agent
 .traj, OpenHands events), extract the file actions of every tool call with
-`mcp_arena.artifacts`, fold them into the trail and print how many files end
+`mcp_arena.core.artifacts`, fold them into the trail and print how many files end
 in each state (created / modified / read only / deleted).
 
     /work/venv/bin/python benchmarks/trail_report.py [--corpus DIR] [--files]
@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from mcp_arena.artifacts import (
+from mcp_arena.core.artifacts import (
     ArtifactRecord,
     EditorState,
     extract,

@@ -16,18 +16,18 @@ __version__ = "0.1.0"
 __all__ = ["Arena", "ArenaError", "Reply", "Settings", "__version__", "build_server"]
 
 _WHERE = {
-    "Arena": "mcp_arena.arena",
-    "Reply": "mcp_arena.arena",
+    "Arena": "mcp_arena.engine.arena",
+    "Reply": "mcp_arena.engine.arena",
     "Settings": "mcp_arena.config",
     "ArenaError": "mcp_arena.errors",
     "build_server": "mcp_arena.server",
 }
 
 if TYPE_CHECKING:
-    from .arena import Arena, Reply
-    from .config import Settings
-    from .errors import ArenaError
-    from .server import build_server
+    from mcp_arena.__init__.arena import Arena, Reply
+    from mcp_arena.__init__.config import Settings
+    from mcp_arena.__init__.errors import ArenaError
+    from mcp_arena.__init__.server import build_server
 
 
 def __getattr__(name: str):

@@ -15,12 +15,14 @@ from mcp.server.mcpserver import Context, MCPServer
 from mcp.types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import BaseModel, Field
 
-from . import __version__, schemas
-from .config import Settings
-from .skills import builtin_skills_dir, load_catalog
+from mcp_arena import __version__
+
+from mcp_arena import schemas
+from mcp_arena.config import Settings
+from mcp_arena.core.skills import builtin_skills_dir, load_catalog
 
 if TYPE_CHECKING:
-    from .arena import Arena, Reply
+    from mcp_arena.engine.arena import Arena, Reply
 
 INSTRUCTIONS = """\
 mcp-arena manages your context window like an arena allocator. Work append-only; keep usage in the \
@@ -77,7 +79,7 @@ class Engine:
 
     def _build(self, settings: Settings) -> None:
         try:
-            from .arena import Arena
+            from mcp_arena.engine.arena import Arena
 
             self._arena = Arena(settings)
         except BaseException as exc:  # surfaced to every call, never lost in a thread

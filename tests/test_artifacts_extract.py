@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from mcp_arena.artifacts import (
+from mcp_arena.core.artifacts import (
     ArtifactRecord,
     EditorState,
     FileAction,
@@ -21,7 +21,7 @@ from mcp_arena.artifacts import (
     validate_glob,
     validate_mappings,
 )
-from mcp_arena.summary import FileEntry
+from mcp_arena.core.summary import FileEntry
 
 from tests.helpers import CORPUS
 

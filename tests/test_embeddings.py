@@ -10,8 +10,8 @@ import threading
 import numpy as np
 import pytest
 
-from mcp_arena import embeddings
-from mcp_arena.embeddings import DIMENSION, Embedder, EmbeddingModelError, length_sorted_batches
+from mcp_arena.search import embedder as embeddings
+from mcp_arena.search.embedder import DIMENSION, Embedder, EmbeddingModelError, length_sorted_batches
 
 
 @pytest.fixture(scope="module")
@@ -25,7 +25,7 @@ def cosine(a: np.ndarray, b: np.ndarray) -> float:
 
 def test_importing_the_module_loads_no_model():
     code = (
-        "import sys, mcp_arena.embeddings as e; "
+        "import sys, mcp_arena.search.embedder as e; "
         "emb = e.Embedder(); "
         "print('onnxruntime' in sys.modules, 'tokenizers' in sys.modules, emb.is_loaded)"
     )

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from mcp_arena.cli import main
-from mcp_arena.evaluate import PROBE_TYPES, derive_probes, evaluate_session, extractive_summary
-from mcp_arena.workload import generated_session, sources
+from mcp_arena.cli.main import main
+from mcp_arena.lab.evaluate import PROBE_TYPES, derive_probes, evaluate_session, extractive_summary
+from mcp_arena.lab.workload import generated_session, sources
 from tests.helpers import CORPUS
 
 

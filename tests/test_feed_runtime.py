@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from mcp_arena import Settings
-from mcp_arena.arena import Arena
+from mcp_arena.engine.arena import Arena
 from mcp_arena.feeds import claude_code, locate
 
 from tests.helpers import CORPUS

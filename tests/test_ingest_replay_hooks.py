@@ -13,10 +13,10 @@ from tests.helpers import CORPUS
 from test_feed_runtime import COMPACT_LINE, raw_turn_context
 
 from mcp_arena import Settings
-from mcp_arena.arena import Arena
+from mcp_arena.engine.arena import Arena
 from mcp_arena.feeds import formats
-from mcp_arena.store import Store
-from mcp_arena.tokens import TokenCounter
+from mcp_arena.engine.store import Store
+from mcp_arena.core.tokens import TokenCounter
 
 CLAUDE = CORPUS / "claude-code"
 MIXED = [CLAUDE / "tool_heavy.jsonl", CORPUS / "swe-agent" / "eps-19beb8.traj", CORPUS / "openhands" / "tests_runtime_trajs_basic.json"]

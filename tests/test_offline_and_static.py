@@ -9,7 +9,7 @@ import pytest
 from mcp import Client
 
 from mcp_arena import Settings, build_server
-from mcp_arena.tokens import TokenCounter, encoding
+from mcp_arena.core.tokens import TokenCounter, encoding
 from tests.helpers import ok, text_of
 
 pytestmark = pytest.mark.anyio

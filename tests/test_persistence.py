@@ -12,7 +12,7 @@ import pytest
 from mcp import Client
 
 from mcp_arena import Settings, build_server
-from mcp_arena.arena import Arena
+from mcp_arena.engine.arena import Arena
 from tests.helpers import ok
 
 pytestmark = pytest.mark.anyio
@@ -40,8 +40,8 @@ WRITER = textwrap.dedent(
     """
     import sys
     from mcp_arena import Settings
-    from mcp_arena.arena import Arena
-    from mcp_arena.events import EventDraft
+    from mcp_arena.engine.arena import Arena
+    from mcp_arena.core.events import EventDraft
     arena = Arena(Settings(semantic=False))
     arena.ensure_session("shared")
     for i in range(int(sys.argv[2])):
@@ -77,7 +77,7 @@ def test_caller_strings_never_break_filters(settings: Settings):
     try:
         tricky = "it's\" OR 1=1 --"
         arena.ensure_session("plain")
-        from mcp_arena.events import EventDraft
+        from mcp_arena.core.events import EventDraft
 
         arena.append("plain", [EventDraft(kind="note", text=tricky)])
         with pytest.raises(Exception, match="invalid session id"):

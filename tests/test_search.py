@@ -9,9 +9,9 @@ from pathlib import Path
 import lancedb
 import pytest
 
-from mcp_arena.embeddings import Embedder
+from mcp_arena.search.embedder import Embedder
 from mcp_arena.errors import InvalidArgument
-from mcp_arena.search import (
+from mcp_arena.search.index import (
     MODE_FULLTEXT,
     MODE_HYBRID,
     MODE_HYBRID_TAIL,
@@ -24,7 +24,7 @@ from mcp_arena.search import (
     rrf_fuse,
 )
 
-from mcp_arena.store import EVENTS as EVENTS_SCHEMA  # noqa: E402
+from mcp_arena.engine.store import EVENTS as EVENTS_SCHEMA  # noqa: E402
 
 # (kind, tool, text): an agent session about a web service. Seq = position.
 LOG = [
@@ -390,7 +390,7 @@ def test_full_text_rank_stands_in_for_events_not_embedded_yet():
 
 
 def test_one_common_word_weighs_less_than_the_whole_query():
-    from mcp_arena.search import term_coverage
+    from mcp_arena.search.index import term_coverage
 
     terms = query_terms("when does the scheduled billing job run")
     assert term_coverage("npm run build", terms) == pytest.approx(1 / 4)
@@ -484,7 +484,7 @@ def test_the_engine_tail_is_searched_from_memory_and_another_writer_is_looked_up
 def test_vector_hits_bring_their_text_and_old_vector_tables_still_work(events, embedder, db_path):
     import pyarrow as pa
 
-    from mcp_arena.search import VECTORS_SCHEMA, VECTORS_TABLE
+    from mcp_arena.search.index import VECTORS_SCHEMA, VECTORS_TABLE
 
     db, table = events
     idx = SearchIndex(db, table, embedder=embedder, start_worker=False)

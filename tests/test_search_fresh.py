@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from mcp_arena.arena import Arena
-from mcp_arena.events import EventDraft
-from mcp_arena.search_fresh import FreshRow, FreshRows, bm25_order, interleave
+from mcp_arena.engine.arena import Arena
+from mcp_arena.core.events import EventDraft
+from mcp_arena.search.fresh import FreshRow, FreshRows, bm25_order, interleave
 
 
 def test_fresh_rows_are_trusted_only_once_the_index_reaches_where_tracking_began():

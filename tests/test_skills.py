@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from mcp_arena.errors import UnknownSkill
-from mcp_arena.events import Event
-from mcp_arena.skills import (
+from mcp_arena.core.events import Event
+from mcp_arena.core.skills import (
     Catalog,
     Page,
     Pager,
@@ -97,7 +97,7 @@ def session(builtin_catalog: Catalog) -> Session:
 
 
 def test_builtin_skills_load_without_warnings(caplog, capsys):
-    with caplog.at_level(logging.INFO, logger="mcp_arena.skills"):
+    with caplog.at_level(logging.INFO, logger="mcp_arena.core.skills"):
         catalog = load_catalog(builtin_skills_dir(), [])
     assert catalog.names() == BUILTINS
     assert [r for r in caplog.records if r.levelno >= logging.WARNING] == []
@@ -356,7 +356,7 @@ def test_covers_may_be_a_yaml_list(tmp_path):
 
 def test_a_name_that_differs_from_its_folder_loads_with_a_warning(tmp_path, caplog):
     write_skill(tmp_path, "folder-name", "name: real-name\ndescription: Mismatch.")
-    with caplog.at_level(logging.WARNING, logger="mcp_arena.skills"):
+    with caplog.at_level(logging.WARNING, logger="mcp_arena.core.skills"):
         catalog = load_catalog(None, [tmp_path])
     assert catalog.names() == ("real-name",)
     assert "folder-name" in caplog.text
@@ -364,7 +364,7 @@ def test_a_name_that_differs_from_its_folder_loads_with_a_warning(tmp_path, capl
 
 def test_an_overlong_reminder_is_shortened_with_a_warning(tmp_path, caplog):
     write_skill(tmp_path, "wordy", f'name: wordy\ndescription: Wordy.\nmetadata:\n  mcp-arena-reminder: "{"word " * 200}"')
-    with caplog.at_level(logging.WARNING, logger="mcp_arena.skills"):
+    with caplog.at_level(logging.WARNING, logger="mcp_arena.core.skills"):
         reminder = load_catalog(None, [tmp_path]).get("wordy").reminder
     assert len(reminder) <= 400 and reminder.endswith("…")
     assert "reminder longer" in caplog.text
@@ -404,7 +404,7 @@ def test_malformed_skills_are_skipped_with_a_warning(tmp_path, caplog, capsys, c
     write_skill(outside, ".", "name: outside\ndescription: Must never be read.")
     write_skill(root, "good", "name: good\ndescription: Still loads.")
     MALFORMED[case](root, outside)
-    with caplog.at_level(logging.WARNING, logger="mcp_arena.skills"):
+    with caplog.at_level(logging.WARNING, logger="mcp_arena.core.skills"):
         catalog = load_catalog(None, [root])
     assert catalog.names() == ("good",)
     warnings = [r for r in caplog.records if r.levelno == logging.WARNING and "skipped" in r.getMessage()]
@@ -419,7 +419,7 @@ def test_the_guide_size_limit_is_a_setting(tmp_path):
 
 
 def test_a_missing_skills_folder_is_a_warning_not_a_crash(tmp_path, caplog):
-    with caplog.at_level(logging.WARNING, logger="mcp_arena.skills"):
+    with caplog.at_level(logging.WARNING, logger="mcp_arena.core.skills"):
         catalog = load_catalog(builtin_skills_dir(), [tmp_path / "nope"])
     assert catalog.names() == BUILTINS
     assert "nope" in caplog.text
@@ -429,7 +429,7 @@ def test_hidden_folders_and_plain_files_are_ignored_silently(tmp_path, caplog):
     (tmp_path / ".git").mkdir()
     (tmp_path / "README.md").write_text("# skills")
     write_skill(tmp_path, "ok", "name: ok\ndescription: Fine.")
-    with caplog.at_level(logging.WARNING, logger="mcp_arena.skills"):
+    with caplog.at_level(logging.WARNING, logger="mcp_arena.core.skills"):
         assert load_catalog(None, [tmp_path]).names() == ("ok",)
     assert caplog.records == []
 
@@ -437,7 +437,7 @@ def test_hidden_folders_and_plain_files_are_ignored_silently(tmp_path, caplog):
 def test_two_folders_with_one_name_keep_the_first(tmp_path, caplog):
     write_skill(tmp_path, "a-dup", "name: dup\ndescription: First.", body="first")
     write_skill(tmp_path, "b-dup", "name: dup\ndescription: Second.", body="second")
-    with caplog.at_level(logging.WARNING, logger="mcp_arena.skills"):
+    with caplog.at_level(logging.WARNING, logger="mcp_arena.core.skills"):
         catalog = load_catalog(None, [tmp_path])
     assert catalog.get("dup").guide == "first"
     assert "already used" in caplog.text

@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from mcp_arena.summary import (
+from mcp_arena.core.summary import (
     TRAIL_MARKER,
     AnchoredSummary,
     FileEntry,

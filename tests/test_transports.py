@@ -104,7 +104,7 @@ async def test_stateless_http_shares_the_process_session(http_server):
 
 
 async def test_serve_binds_loopback_by_default():
-    from mcp_arena.cli import build_parser
+    from mcp_arena.cli.main import build_parser
 
     args = build_parser().parse_args(["serve", "--transport", "sse"])
     assert args.host == "127.0.0.1"

@@ -12,11 +12,7 @@ The live transcript feed:
 - `tail`    `TranscriptTail`: incremental, restart-safe reading of a growing JSONL file
 - `live`    `ClaudeCodeFeed`: tail + parser, `poll()` → new events, `state()` to persist
 - `locate`  `auto` discovery of the current Claude Code transcript from a working directory
-- `runtime` `TranscriptRuntime`: binds the live feed to the engine (session = the Claude Code session id)
 
-Commands for people and hosts (registered into `mcp-arena` by `commands`):
-
-- `commands` `ingest`, `replay`, `hook`
-- `replay`   turn-by-turn replay: real usage next to the arena's figure, zone and advice
-- `hooks`    Claude Code `SessionStart` (re-inject after compaction) and `PreCompact` hooks
+May import: `mcp_arena.core`, `mcp_arena.errors` and other `feeds` modules; never LanceDB, MCP, the engine or the CLI.
+The engine binds the live feed to a session (`engine.transcript`); the CLI's `ingest`, `replay` and `hook` use the parsers.
 """

@@ -10,9 +10,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ..events import EventDraft
-from .claude_code import ClaudeCodeParser
-from .tail import TranscriptTail
+from mcp_arena.core.events import EventDraft
+from mcp_arena.feeds.claude_code import ClaudeCodeParser
+from mcp_arena.feeds.tail import TranscriptTail
 
 
 class ClaudeCodeFeed:

@@ -37,7 +37,7 @@ from collections.abc import Iterator
 from itertools import islice
 from pathlib import Path
 
-from .claude_code import cwd_of, iter_lines
+from mcp_arena.feeds.claude_code import cwd_of, iter_lines
 
 MAX_ENCODED_LENGTH = 200
 CWD_SCAN_LINES = 50

@@ -29,8 +29,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from ..events import EventDraft
-from .common import args_json, decode_json_line, flatten_content, unix_seconds
+from mcp_arena.core.events import EventDraft
+from mcp_arena.feeds.common import args_json, decode_json_line, flatten_content, unix_seconds
 
 log = logging.getLogger(__name__)
 

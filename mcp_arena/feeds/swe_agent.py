@@ -30,8 +30,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from ..events import EventDraft
-from .common import args_json, flatten_content, parse_arguments
+from mcp_arena.core.events import EventDraft
+from mcp_arena.feeds.common import args_json, flatten_content, parse_arguments
 
 log = logging.getLogger(__name__)
 

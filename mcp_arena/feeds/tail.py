@@ -35,7 +35,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .common import decode_json_line
+from mcp_arena.feeds.common import decode_json_line
 
 log = logging.getLogger(__name__)
 

@@ -72,11 +72,11 @@ import numpy as np
 import pyarrow as pa
 from lancedb.expr import Expr, col, lit
 
-from .embeddings import DIMENSION, Embedder, EmbeddingModelError
-from .errors import InvalidArgument
-from .search_filter import SCOPES, SearchFilter, build_filter, merge_ranges
-from .search_fresh import FreshRow, FreshRows, bm25_order, interleave
-from .terms import query_terms
+from mcp_arena.search.embedder import DIMENSION, Embedder, EmbeddingModelError
+from mcp_arena.errors import InvalidArgument
+from mcp_arena.search.filter import SCOPES, SearchFilter, build_filter, merge_ranges
+from mcp_arena.search.fresh import FreshRow, FreshRows, bm25_order, interleave
+from mcp_arena.search.words import query_terms
 
 __all__ = ["SCOPES", "SearchFilter", "SearchIndex", "SearchOutcome", "SearchHit", "build_filter", "merge_ranges"]
 

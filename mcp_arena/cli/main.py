@@ -17,8 +17,8 @@ from typing import Any
 from pydantic import ValidationError
 from pydantic_settings import SettingsError
 
-from .config import Settings
-from .errors import ArenaError
+from mcp_arena.config import Settings
+from mcp_arena.errors import ArenaError
 
 # Subcommands added by other modules: name -> (help, add_arguments, run)
 EXTRA_COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace, Settings], int]]] = {}
@@ -100,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
         return _run_hook_never_failing(args)
     try:
         if args.command == "demo":
-            from .demo import run_demo
+            from mcp_arena.cli.demo import run_demo
 
             return run_demo(args.home)
         settings = settings_from(args)
@@ -136,7 +136,7 @@ def _first_error(exc: ValidationError) -> str:
 
 
 def run_serve(args: argparse.Namespace, settings: Settings) -> int:
-    from .server import build_server
+    from mcp_arena.server import build_server
 
     server = build_server(settings)
     if args.transport == "stdio":
@@ -148,8 +148,9 @@ def run_serve(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def run_status(args: argparse.Namespace, settings: Settings) -> int:
-    from . import dashboard, render
-    from .arena import Arena
+    from mcp_arena.core import status as dashboard
+    from mcp_arena.core import render
+    from mcp_arena.engine.arena import Arena
 
     arena = Arena(settings)
     try:
@@ -162,7 +163,7 @@ def run_status(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def run_sessions(args: argparse.Namespace, settings: Settings) -> int:
-    from .store import Store
+    from mcp_arena.engine.store import Store
 
     store = Store(settings.database, settings.home / "locks")
     rows = store.sessions()
@@ -174,7 +175,7 @@ def run_sessions(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def run_export(args: argparse.Namespace, settings: Settings) -> int:
-    from .arena import Arena
+    from mcp_arena.engine.arena import Arena
 
     arena = Arena(settings)
     try:
@@ -188,7 +189,7 @@ def run_export(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def run_summary(args: argparse.Namespace, settings: Settings) -> int:
-    from .arena import Arena
+    from mcp_arena.engine.arena import Arena
 
     arena = Arena(settings)
     try:
@@ -229,7 +230,7 @@ def _load_extra_commands() -> None:
     """Modules that add subcommands register themselves in EXTRA_COMMANDS when imported."""
     import importlib
 
-    for module in ("mcp_arena.feeds.commands", "mcp_arena.bench"):
+    for module in ("mcp_arena.cli.feeds", "mcp_arena.lab.bench"):
         try:
             importlib.import_module(module)
         except ModuleNotFoundError as exc:

@@ -43,7 +43,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .cli import EXTRA_COMMANDS
+from mcp_arena.cli.main import EXTRA_COMMANDS
 
 FULL_SIZES = (1_000, 10_000, 100_000)
 SMOKE_SIZES = (200,)
@@ -105,15 +105,15 @@ def session_name(size: int) -> str:
 
 
 def bench_settings(home: Path, **overrides: Any):
-    from .config import Settings
+    from mcp_arena.config import Settings
 
     return Settings(home=home, session="", transcript="", skill_dirs=[], **overrides)
 
 
 def seed(home: Path, sizes: tuple[int, ...]) -> dict[str, Any]:
     """One generated session per size, appended 1,000 drafts a call; the log's ingestion rate."""
-    from .arena import Arena
-    from .workload import generated_session
+    from mcp_arena.engine.arena import Arena
+    from mcp_arena.lab.workload import generated_session
 
     arena = Arena(bench_settings(home, semantic=False))
     rows = []
@@ -143,7 +143,7 @@ def _self_rss_mb() -> float:
 
 def storage(home: Path, events: int) -> dict[str, Any]:
     """The LanceDB folder per 10,000 events, as ingestion left it and after maintenance (versions cleaned)."""
-    from .arena import Arena
+    from mcp_arena.engine.arena import Arena
 
     database = home / "arena.lancedb"
     before = folder_bytes(database)
@@ -171,9 +171,9 @@ def storage(home: Path, events: int) -> dict[str, Any]:
 
 def embedding_rate(home: Path, sample: int) -> dict[str, Any]:
     """Events/s of the real embedding catch-up over a fresh sample session."""
-    from .arena import Arena
-    from .search import SearchIndex
-    from .workload import generated_session
+    from mcp_arena.engine.arena import Arena
+    from mcp_arena.search.index import SearchIndex
+    from mcp_arena.lab.workload import generated_session
 
     session = "bench-embed"
     arena = Arena(bench_settings(home, semantic=False))
@@ -200,7 +200,7 @@ def fill_vectors(home: Path, sizes: tuple[int, ...]) -> dict[str, Any]:
     import pyarrow as pa
     from lancedb.expr import col, lit
 
-    from .search import DIMENSION, VECTOR_TEXT_CHARS, VECTORS_SCHEMA, VECTORS_TABLE
+    from mcp_arena.search.index import DIMENSION, VECTOR_TEXT_CHARS, VECTORS_SCHEMA, VECTORS_TABLE
 
     db = lancedb.connect(str(home / "arena.lancedb"))
     events = db.open_table("events")
@@ -233,7 +233,7 @@ def fill_vectors(home: Path, sizes: tuple[int, ...]) -> dict[str, Any]:
 
 
 def build_vector_indexes(home: Path) -> float:
-    from .arena import Arena
+    from mcp_arena.engine.arena import Arena
 
     arena = Arena(bench_settings(home, semantic=True, keep_versions_seconds=0))
     try:
@@ -382,7 +382,7 @@ async def surface(home: Path) -> dict[str, Any]:
     """Tokens of what every request of every session carries: instructions + tools/list as the client got it."""
     from mcp import Client
 
-    from .tokens import TokenCounter
+    from mcp_arena.core.tokens import TokenCounter
 
     async with Client(server_params(home, "bench-surface")) as client:
         instructions = client.instructions or ""
@@ -401,8 +401,8 @@ async def surface(home: Path) -> dict[str, Any]:
 
 
 def squash_vs_range(home: Path, lengths: tuple[int, ...]) -> list[dict[str, Any]]:
-    from .arena import Arena
-    from .workload import generated_session
+    from mcp_arena.engine.arena import Arena
+    from mcp_arena.lab.workload import generated_session
 
     arena = Arena(bench_settings(home, semantic=False))
     rows = []
@@ -428,9 +428,9 @@ def squash_vs_range(home: Path, lengths: tuple[int, ...]) -> list[dict[str, Any]
 
 def incremental_vs_full(home: Path, size: int, range_events: int) -> dict[str, Any]:
     """Updating the anchored summary from the newest range (what squash does) vs regenerating it from the whole history."""
-    from . import summary
-    from .arena import Arena
-    from .evaluate import extractive_summary
+    from mcp_arena.core import summary
+    from mcp_arena.engine.arena import Arena
+    from mcp_arena.lab.evaluate import extractive_summary
 
     session = session_name(size)
     arena = Arena(bench_settings(home, semantic=False))
@@ -586,7 +586,8 @@ def run(args: argparse.Namespace, _settings) -> int:
 
 
 def _register() -> None:
-    from . import evaluate, simulate
+    from mcp_arena.lab import evaluate
+    from mcp_arena.lab import simulate
 
     EXTRA_COMMANDS["bench"] = ("measure latency, throughput, storage, cold start and surface (writes bench.json, bench.md)", add_arguments, run)
     EXTRA_COMMANDS["eval"] = ("probe-based evaluation of compression on transcripts (or gen:N)", evaluate.add_arguments, evaluate.run)

@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .events import EventDraft
+from mcp_arena.core.events import EventDraft
 
 POLICIES = ("none", "host95", "arena")
 HOST_THRESHOLD = 0.95
@@ -325,8 +325,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace, _settings) -> int:
-    from .tokens import TokenCounter
-    from .workload import sources
+    from mcp_arena.core.tokens import TokenCounter
+    from mcp_arena.lab.workload import sources
 
     policies = [p.strip() for p in args.policy.split(",") if p.strip()]
     unknown = [p for p in policies if p not in POLICIES]

@@ -21,12 +21,12 @@ from itertools import islice
 from pathlib import Path
 from typing import Any
 
-from ..cli import EXTRA_COMMANDS
-from ..config import Settings
-from ..errors import ArenaError, InvalidArgument
-from ..events import EventDraft
-from . import formats
-from .runtime import UsageSampler, newest_feed_state, save_feed_state
+from mcp_arena.cli.main import EXTRA_COMMANDS
+from mcp_arena.config import Settings
+from mcp_arena.errors import ArenaError, InvalidArgument
+from mcp_arena.core.events import EventDraft
+from mcp_arena.feeds import formats
+from mcp_arena.engine.transcript import UsageSampler, newest_feed_state, save_feed_state
 
 INGEST_FEED = "ingest"
 BATCH_EVENTS = 2_000
@@ -126,7 +126,7 @@ def add_ingest_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run_ingest(args: argparse.Namespace, settings: Settings) -> int:
-    from ..arena import Arena
+    from mcp_arena.engine.arena import Arena
 
     files = transcript_files(args.paths)
     arena = Arena(settings)
@@ -161,8 +161,8 @@ def add_replay_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run_replay(args: argparse.Namespace, settings: Settings) -> int:
-    from ..arena import Arena
-    from .replay import replay
+    from mcp_arena.engine.arena import Arena
+    from mcp_arena.cli.replay import replay
 
     with tempfile.TemporaryDirectory(prefix="mcp-arena-replay-") as scratch:
         home = args.home or Path(scratch)
@@ -184,7 +184,7 @@ def add_hook_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run_hook_command(args: argparse.Namespace, settings: Settings) -> int:
-    from .hooks import run_hook
+    from mcp_arena.cli.hooks import run_hook
 
     return run_hook(args.event, settings)
 

@@ -15,9 +15,9 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, TextIO
 
-from ..events import EventDraft
-from . import formats
-from .runtime import UsageSampler
+from mcp_arena.core.events import EventDraft
+from mcp_arena.feeds import formats
+from mcp_arena.engine.transcript import UsageSampler
 
 
 @dataclass(frozen=True)
@@ -53,7 +53,7 @@ def _opens_response(draft: EventDraft, last_message: Any) -> bool:
 
 
 def replay(arena: Any, path: str, out: TextIO, session: str | None = None) -> list[TurnRow]:
-    from .. import dashboard
+    from mcp_arena.core import status as dashboard
 
     session_id, drafts = _pick_session(path, session)
     arena.ensure_session(session_id, origin="import", label=str(path))

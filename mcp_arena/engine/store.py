@@ -28,10 +28,10 @@ import lancedb
 import pyarrow as pa
 from lancedb.expr import Expr, col, lit
 
-from .errors import StoreError
-from .events import Event
+from mcp_arena.errors import StoreError
+from mcp_arena.core.events import Event
 
-log = logging.getLogger("mcp_arena.store")
+log = logging.getLogger("mcp_arena.engine.store")
 
 EVENTS = pa.schema(
     [

@@ -8,10 +8,10 @@ import logging
 import threading
 from collections.abc import Callable, Sequence
 
-from .config import Settings
-from .events import Event
-from .search_filter import SearchFilter
-from .store import Store
+from mcp_arena.config import Settings
+from mcp_arena.core.events import Event
+from mcp_arena.search.filter import SearchFilter
+from mcp_arena.engine.store import Store
 
 logger = logging.getLogger(__name__)
 
@@ -21,7 +21,7 @@ def shared_embedder():
 
     One ONNX thread: measured as fast as two for these batch sizes (178 vs 156–182 events/s),
     and it leaves the other core to tool calls while the background worker embeds."""
-    from .embeddings import Embedder
+    from mcp_arena.search.embedder import Embedder
 
     return Embedder(threads=1)
 
@@ -51,7 +51,7 @@ class SearchRuntime:
     def index(self):
         with self._guard:
             if self._index is None:
-                from .search import SearchIndex
+                from mcp_arena.search.index import SearchIndex
 
                 self._index = SearchIndex(
                     self.store.db,

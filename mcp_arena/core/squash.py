@@ -11,13 +11,15 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING
 
-from . import render, summary
-from .errors import InvalidArgument, NothingToSquash, UnknownTag
-from .ledger import Ledger, SquashRecord, Tag
-from .models import SquashResult
+from mcp_arena.core import render
+
+from mcp_arena.core import summary
+from mcp_arena.errors import InvalidArgument, NothingToSquash, UnknownTag
+from mcp_arena.core.ledger import Ledger, SquashRecord, Tag
+from mcp_arena.core.results import SquashResult
 
 if TYPE_CHECKING:
-    from .arena import Arena
+    from mcp_arena.engine.arena import Arena
 
 
 def resolve_tag(ledger: Ledger, from_tag: str | None) -> Tag:

@@ -13,14 +13,16 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from . import artifacts, render
-from .config import Settings
-from .errors import InvalidArgument
-from .events import Event
-from .ledger import Ledger
-from .models import ArtifactResult, FileEntry
-from .store import Store
-from .summary import FileEntry as SummaryFileEntry
+from mcp_arena.core import artifacts
+
+from mcp_arena.core import render
+from mcp_arena.config import Settings
+from mcp_arena.errors import InvalidArgument
+from mcp_arena.core.events import Event
+from mcp_arena.core.ledger import Ledger
+from mcp_arena.core.results import ArtifactResult, FileEntry
+from mcp_arena.engine.store import Store
+from mcp_arena.core.summary import FileEntry as SummaryFileEntry
 
 ACTIONS = ("created", "modified", "read", "deleted")
 MAX_RECORDS = 100

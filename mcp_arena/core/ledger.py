@@ -14,7 +14,7 @@ from array import array
 from dataclasses import dataclass, field
 from typing import Any
 
-from .events import KINDS, Event
+from mcp_arena.core.events import KINDS, Event
 
 KIND_CODES = {kind: code for code, kind in enumerate(KINDS)}
 UNKNOWN_KIND = len(KINDS)

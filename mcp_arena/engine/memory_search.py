@@ -5,15 +5,15 @@ from __future__ import annotations
 import bisect
 from typing import TYPE_CHECKING
 
-from . import render
-from .errors import InvalidArgument
-from .events import KINDS
-from .ledger import Ledger
-from .models import SearchHit, SearchResult
-from .search_filter import SCOPES
+from mcp_arena.core import render
+from mcp_arena.errors import InvalidArgument
+from mcp_arena.core.events import KINDS
+from mcp_arena.core.ledger import Ledger
+from mcp_arena.core.results import SearchHit, SearchResult
+from mcp_arena.search.filter import SCOPES
 
 if TYPE_CHECKING:
-    from .arena import Arena
+    from mcp_arena.engine.arena import Arena
 
 MAX_QUERY_CHARS = 1_000
 MAX_LIMIT = 50

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from . import skills
-from .config import Settings
-from .events import Event, EventDraft
+from mcp_arena.core import skills
+from mcp_arena.config import Settings
+from mcp_arena.core.events import Event, EventDraft
 
 SEPARATOR = "\n\n"
 

@@ -32,12 +32,13 @@ from typing import Any
 
 from lancedb.expr import col, lit
 
-from ..config import Settings
-from ..events import EventDraft
-from ..store import Store, of_session
-from . import formats, locate
-from .claude_code import SYNTHETIC_MODEL
-from .live import ClaudeCodeFeed
+from mcp_arena.config import Settings
+from mcp_arena.core.events import EventDraft
+from mcp_arena.engine.store import Store, of_session
+from mcp_arena.feeds import formats
+from mcp_arena.feeds import locate
+from mcp_arena.feeds.claude_code import SYNTHETIC_MODEL
+from mcp_arena.feeds.live import ClaudeCodeFeed
 
 log = logging.getLogger(__name__)
 

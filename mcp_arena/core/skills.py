@@ -45,9 +45,9 @@ from typing import Any, Literal
 import yaml
 
 from mcp_arena.errors import UnknownSkill
-from mcp_arena.events import Event
+from mcp_arena.core.events import Event
 
-log = logging.getLogger("mcp_arena.skills")
+log = logging.getLogger("mcp_arena.core.skills")
 
 SKILL_FILE = "SKILL.md"
 METADATA_COVERS = "mcp-arena-covers"
@@ -161,7 +161,7 @@ class _SkipSkill(Exception):
 
 def builtin_skills_dir() -> Path:
     """Where the shipped skills live: `mcp_arena/_skills` in a wheel, `skills/` in a checkout."""
-    package_dir = Path(__file__).resolve().parent
+    package_dir = Path(__file__).resolve().parents[1]
     installed = package_dir / "_skills"
     return installed if installed.is_dir() else package_dir.parent / "skills"
 
@@ -174,7 +174,7 @@ def load_catalog(
 ) -> Catalog:
     """Load the built-in skills, then each user folder in order; a later skill of
     the same name replaces an earlier one. Unusable skills are skipped with a
-    warning on the `mcp_arena.skills` logger; loading never raises."""
+    warning on the `mcp_arena.core.skills` logger; loading never raises."""
     skills: dict[str, Skill] = {}
     roots = [(builtin_dir, True)] if builtin_dir is not None else []
     roots += [(Path(d), False) for d in user_dirs]

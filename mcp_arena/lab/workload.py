@@ -15,7 +15,7 @@ import random
 from collections.abc import Iterator
 from pathlib import Path
 
-from .events import EventDraft
+from mcp_arena.core.events import EventDraft
 
 GENERATED_PREFIX = "gen:"
 MODULES = ("auth", "billing", "cache", "config", "search", "render", "queue", "ledger", "report", "sync")
@@ -98,7 +98,7 @@ def sources(path: str, generated_seed: int = 7) -> Iterator[tuple[str, str, list
         count = int(path[len(GENERATED_PREFIX) :].replace(",", "").replace("_", ""))
         yield path, f"generated-{count}", generated_session(count, generated_seed)
         return
-    from .feeds.formats import read_sessions
+    from mcp_arena.feeds.formats import read_sessions
 
     for session_id, drafts in read_sessions(Path(path)):
         yield Path(path).name, session_id, list(drafts)
@@ -107,6 +107,6 @@ def sources(path: str, generated_seed: int = 7) -> Iterator[tuple[str, str, list
 def format_of(path: str) -> str:
     if path.startswith(GENERATED_PREFIX):
         return "generated"
-    from .feeds.formats import detect
+    from mcp_arena.feeds.formats import detect
 
     return detect(Path(path))

@@ -31,7 +31,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from mcp_arena.summary import FileEntry
+from mcp_arena.core.summary import FileEntry
 
 ACTIONS = ("created", "modified", "read", "deleted")
 DIRECTORY_NOTE = "directory"

@@ -21,18 +21,26 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from . import dashboard, recall, render, squashing, trail
-from .config import Settings
-from .errors import ArenaError, DuplicateTag, InvalidArgument, UnknownSession, UnknownSkill
-from .events import Event, EventDraft
-from .ledger import Ledger, SquashRecord, Tag
-from .models import SkillInfo, SkillResult, StatusResult, TagResult
-from .search_runtime import SearchRuntime
-from .skills_runtime import SkillsRuntime
-from .store import Store, event_from_row
-from .tokens import TokenCounter
+from mcp_arena.core import status as dashboard
 
-log = logging.getLogger("mcp_arena.arena")
+from mcp_arena.engine import memory_search as recall
+
+from mcp_arena.core import render
+
+from mcp_arena.core import squash as squashing
+
+from mcp_arena.engine import trail
+from mcp_arena.config import Settings
+from mcp_arena.errors import ArenaError, DuplicateTag, InvalidArgument, UnknownSession, UnknownSkill
+from mcp_arena.core.events import Event, EventDraft
+from mcp_arena.core.ledger import Ledger, SquashRecord, Tag
+from mcp_arena.core.results import SkillInfo, SkillResult, StatusResult, TagResult
+from mcp_arena.engine.recall import SearchRuntime
+from mcp_arena.engine.skills import SkillsRuntime
+from mcp_arena.engine.store import Store, event_from_row
+from mcp_arena.core.tokens import TokenCounter
+
+log = logging.getLogger("mcp_arena.engine.arena")
 
 SESSION_PATTERN = re.compile(r"^[A-Za-z0-9._:@-]{1,128}$")
 TAG_PATTERN = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
@@ -76,7 +84,7 @@ class Arena:
         self.store.on_events_indexed = self.search.notify_indexed
         self.trail = trail.Trail(self.store, settings)
         threading.Thread(target=self.store.maintain_if_fragmented, name="arena-fragments", daemon=True).start()
-        from .feeds.runtime import TranscriptRuntime
+        from mcp_arena.engine.transcript import TranscriptRuntime
 
         self.transcript = TranscriptRuntime(self, settings, os.getcwd()) if settings.transcript else None
 

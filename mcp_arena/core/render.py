@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .models import ArtifactResult, FileEntry, SearchResult, SkillResult, SquashResult, StatusResult, TagResult
+from mcp_arena.core.results import ArtifactResult, FileEntry, SearchResult, SkillResult, SquashResult, StatusResult, TagResult
 
 
 def status(result: StatusResult) -> str:

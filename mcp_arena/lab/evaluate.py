@@ -34,7 +34,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .events import EventDraft
+from mcp_arena.core.events import EventDraft
 
 PROBE_TYPES = ("recall", "artifact", "continuation", "decision")
 MAX_PROBES_PER_KIND = 12
@@ -170,7 +170,7 @@ def _value_probes(drafts, calls) -> list[Probe]:
 
 def artifact_truth(drafts: list[EventDraft], cwd: str | None = None) -> dict[str, list[str]]:
     """Files created / modified / read, as the trail folds the file actions of the transcript's tool calls."""
-    from . import artifacts
+    from mcp_arena.core import artifacts
 
     records, editor = [], artifacts.EditorState()  # SWE-agent edits apply to the file opened last
     for i, d in enumerate(drafts):
@@ -266,7 +266,7 @@ def auto_window(drafts: list[EventDraft], count_tokens) -> int:
 
 
 def replay(arena, session: str, drafts: list[EventDraft], cwd: str | None) -> Replay:
-    from . import dashboard
+    from mcp_arena.core import status as dashboard
 
     arena.ensure_session(session, origin="import", label="eval")
     state = Replay(seqs=[])
@@ -367,9 +367,9 @@ def _search_text(arena, session: str, query: str, top_k: int) -> str:
 
 
 def evaluate_session(label: str, session: str, drafts: list[EventDraft], *, window: str, top_k: int, semantic: bool) -> dict[str, Any]:
-    from .arena import Arena
-    from .config import Settings
-    from .tokens import TokenCounter
+    from mcp_arena.engine.arena import Arena
+    from mcp_arena.config import Settings
+    from mcp_arena.core.tokens import TokenCounter
 
     cwd = next((d.meta.get("cwd") for d in drafts if d.meta.get("cwd")), None)
     probes = derive_probes(drafts, cwd)
@@ -477,7 +477,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace, _settings) -> int:
-    from .workload import sources
+    from mcp_arena.lab.workload import sources
 
     results = []
     for path in args.paths:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from .config import Settings
-from .ledger import Ledger, UsageSample
-from .models import NextStage, StatusResult
+from mcp_arena.config import Settings
+from mcp_arena.core.ledger import Ledger, UsageSample
+from mcp_arena.core.results import NextStage, StatusResult
 
 STAGE_NAMES = {1: "soft trim", 2: "hard clear", 3: "graded compression"}
 

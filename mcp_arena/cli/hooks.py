@@ -23,11 +23,11 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from .. import artifacts
-from ..config import Settings
-from ..events import EventDraft
-from ..ledger import Ledger, Tag
-from .runtime import TranscriptRuntime
+from mcp_arena.core import artifacts
+from mcp_arena.config import Settings
+from mcp_arena.core.events import EventDraft
+from mcp_arena.core.ledger import Ledger, Tag
+from mcp_arena.engine.transcript import TranscriptRuntime
 
 PATHS_PER_GROUP = 15
 TRUNCATED = "\n… (cut to fit the hook budget)"
@@ -61,7 +61,7 @@ def read_payload(stdin: Any) -> dict[str, Any]:
 
 
 def pre_compact(payload: dict[str, Any], settings: Settings) -> str:
-    from ..arena import Arena
+    from mcp_arena.engine.arena import Arena
 
     arena = Arena(settings)
     try:
@@ -81,7 +81,7 @@ def pre_compact(payload: dict[str, Any], settings: Settings) -> str:
 
 
 def session_start(payload: dict[str, Any], settings: Settings) -> str:
-    from ..arena import Arena
+    from mcp_arena.engine.arena import Arena
 
     arena = Arena(settings)
     try:

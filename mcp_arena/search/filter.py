@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from lancedb.expr import Expr, col, lit
 
-from .errors import InvalidArgument
+from mcp_arena.errors import InvalidArgument
 
 SCOPES = ("all", "squashed", "live")
 

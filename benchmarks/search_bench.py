@@ -6,8 +6,8 @@
 For each size: a deterministic agent-like session (seed 7) is appended to a
 real LanceDB events table in a temporary folder, in batches the way the store
 appends; then the background thread is bypassed and `catch_up()` embeds it all
-(timed); then `maintain()` builds the indexes (plus the scalar indexes the store puts
-on the events table); then in-process `search()`
+(timed); then the store's `maintain()` builds the indexes (full-text, scalar, vector) and
+optimizes both tables, as the engine's store does; then in-process `search()`
 latency is measured over distinct queries; then recall@5 of planted facts is
 measured with paraphrased queries, full text alone vs hybrid.
 
@@ -28,14 +28,15 @@ from pathlib import Path
 
 import lancedb
 import pyarrow as pa
-from lancedb.index import BTree, Bitmap
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from mcp_arena.engine.store import EVENTS as EVENTS_SCHEMA  # noqa: E402
+from mcp_arena.engine.store import VECTORS as VECTORS_SCHEMA  # noqa: E402
+from mcp_arena.engine.store import Store, build_fulltext_index  # noqa: E402
 from mcp_arena.search.embedder import Embedder  # noqa: E402
 from mcp_arena.search.index import SearchIndex  # noqa: E402
-
-from mcp_arena.engine.store import EVENTS as EVENTS_SCHEMA  # noqa: E402
+from mcp_arena.search.tables import RecallTables  # noqa: E402
 
 # (planted fact, paraphrased query sharing as few words as possible)
 PROBES = [
@@ -192,10 +193,15 @@ def run(size: int, batch: int, embedder: Embedder) -> dict[str, float]:
     events, planted = generate(size)
     session = f"bench-{size}"
     with tempfile.TemporaryDirectory(prefix="arena-bench-") as folder:
+        # Bare handles (they check out the latest version before reading), the store over the same folder for maintenance.
         db = lancedb.connect(Path(folder) / "arena.lancedb")
         table = db.create_table("events", schema=EVENTS_SCHEMA)
-        index = SearchIndex(db, table, embedder=embedder, start_worker=False, optimize_every=1000)
-        fulltext = SearchIndex(db, table, semantic=False, start_worker=False)
+        vectors = db.create_table("vectors", schema=VECTORS_SCHEMA)
+        build = lambda: build_fulltext_index(table)  # noqa: E731
+        index = SearchIndex(RecallTables(table, vectors, build_fulltext_index=build), embedder=embedder, start_worker=False)
+        fulltext = SearchIndex(RecallTables(table, build_fulltext_index=build), semantic=False, start_worker=False)
+        store = Store(str(Path(folder) / "arena.lancedb"), Path(folder) / "locks")
+        store.on_events_indexed = lambda version: (index.notify_indexed(version), fulltext.notify_indexed(version))
 
         start = time.perf_counter()
         for offset in range(0, size, batch):
@@ -209,10 +215,7 @@ def run(size: int, batch: int, embedder: Embedder) -> dict[str, float]:
         assert embedded == size, (embedded, size)
 
         start = time.perf_counter()
-        index.maintain()
-        # The store's own maintenance puts these scalar indexes on the events table.
-        table.create_index("session", config=Bitmap())
-        table.create_index("seq", config=BTree())
+        store.maintain()
         maintain_s = time.perf_counter() - start
 
         rng = random.Random(11)

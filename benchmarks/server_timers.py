@@ -28,10 +28,11 @@ import time
 from pathlib import Path
 
 TIMED = {
-    "mcp_arena.search.index:SearchIndex": ["search", "_fulltext_leg", "_vector_leg", "_embed_seqs", "_tail_from_table"],
+    "mcp_arena.search.index:SearchIndex": ["search", "_fulltext_leg", "_vector_leg"],
+    "mcp_arena.search.vectors:VectorWriter": ["_embed_seqs", "tail_from_table"],
     "mcp_arena.search.embedder:Embedder": ["embed_query", "embed"],
     "mcp_arena.engine.store:Store": ["append", "maintain"],
-    "mcp_arena.engine.arena:Arena": ["call"],
+    "mcp_arena.engine.arena:Arena": ["_call"],
 }
 
 
@@ -79,7 +80,7 @@ def serve_with_timers(out: Path) -> None:
 async def drive(home: Path, size: int, rounds: int, out: Path) -> dict[str, list[float]]:
     from mcp import Client, StdioServerParameters
 
-    from mcp_arena import bench
+    from mcp_arena.lab import bench
 
     env = {**os.environ, "MCP_ARENA_HOME": str(home), "MCP_ARENA_SESSION": bench.session_name(size), "MCP_ARENA_TRANSCRIPT": ""}
     params = StdioServerParameters(command=sys.executable, args=[__file__, "--serve", str(out)], env=env)
@@ -110,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import anyio
 
-    from mcp_arena import bench
+    from mcp_arena.lab import bench
 
     sizes = tuple(int(s) for s in args.sizes.split(","))
     if args.size not in sizes:

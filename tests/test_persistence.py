@@ -87,3 +87,82 @@ def test_caller_strings_never_break_filters(settings: Settings):
         assert json.dumps(arena.store.events("plain")[0]["text"]) == json.dumps(tricky)
     finally:
         arena.close()
+
+
+# -- the store: schema version, migrations, one maintenance schedule --------------------------------
+
+
+def _recorded_versions(uri: str) -> list[int]:
+    import lancedb
+
+    return sorted(lancedb.connect(uri).open_table("migrations").to_arrow().column("version").to_pylist())
+
+
+def test_a_new_store_records_the_current_schema_version_once(tmp_path: Path):
+    from mcp_arena.engine import store as store_module
+
+    uri = str(tmp_path / "arena.lancedb")
+    store = store_module.Store(uri, tmp_path / "locks")
+    assert store.schema_version() == store_module.SCHEMA_VERSION == 1
+    assert set(store_module.SCHEMAS) <= set(store.db.list_tables().tables)  # the search's vectors table too
+    assert set(store.tables) == set(store_module.SCHEMAS)
+    store_module.Store(uri, tmp_path / "locks")  # a second open: nothing to migrate
+    assert _recorded_versions(uri) == [1]
+
+
+def test_a_store_from_before_schema_versions_is_migrated_on_open(tmp_path: Path):
+    import lancedb
+
+    from mcp_arena.engine import store as store_module
+
+    uri = str(tmp_path / "arena.lancedb")
+    old = lancedb.connect(uri)  # version 0: some tables, no record of a version
+    old.create_table("events", schema=store_module.EVENTS)
+    old.create_table("tags", schema=store_module.TAGS).add(
+        [{"session": "s", "name": "kept", "seq": 0, "note": "", "origin": "agent", "ts": 1.0}]
+    )
+    store = store_module.Store(uri, tmp_path / "locks")
+    assert store.schema_version() == 1
+    assert {"vectors", "feed_state", "sessions", "migrations"} <= set(store.db.list_tables().tables)
+    assert [row["name"] for row in store.rows("tags", "s")] == ["kept"]
+
+
+def test_migration_steps_run_in_order_from_the_recorded_version(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    from mcp_arena.engine import store as store_module
+
+    uri = str(tmp_path / "arena.lancedb")
+    store_module.Store(uri, tmp_path / "locks")  # at version 1
+    ran: list[int] = []
+    steps = (*store_module.STEPS, (2, "second", lambda store: ran.append(2)), (3, "third", lambda store: ran.append(3)))
+    monkeypatch.setattr(store_module, "STEPS", steps)
+    monkeypatch.setattr(store_module, "SCHEMA_VERSION", 3)
+    assert store_module.Store(uri, tmp_path / "locks").schema_version() == 3
+    assert ran == [2, 3]
+    store_module.Store(uri, tmp_path / "locks")
+    assert ran == [2, 3]  # each step once
+    assert _recorded_versions(uri) == [1, 2, 3]
+
+
+def test_vector_appends_bring_the_vectors_table_due_on_the_store_schedule(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    from mcp_arena.engine.store import Store
+
+    store = Store(str(tmp_path / "arena.lancedb"), tmp_path / "locks", optimize_every=100)
+    started: list[tuple[str, ...]] = []
+    monkeypatch.setattr(store, "maintain_in_background", lambda names: started.append(tuple(names)))
+    store.vectors_added(60)
+    assert started == []
+    store.vectors_added(60)
+    assert started == [("vectors",)]
+
+
+def test_feed_state_is_kept_by_the_store_and_the_newest_row_wins(tmp_path: Path):
+    from mcp_arena.engine.store import Store
+
+    store = Store(str(tmp_path / "arena.lancedb"), tmp_path / "locks")
+    assert store.newest_feed_state("s", "ingest") is None
+    first = store.save_feed_state("s", "ingest", {"events": 3})
+    store.save_feed_state("s", "ingest", {"events": 5})
+    store.save_feed_state("s", "other", {"events": 9})
+    state, ts = store.newest_feed_state("s", "ingest")
+    assert state == {"events": 5} and ts >= first
+    assert store.newest_feed_state("s", "ingest", after_ts=ts) is None

@@ -9,8 +9,11 @@ from pathlib import Path
 import lancedb
 import pytest
 
-from mcp_arena.search.embedder import Embedder
+from mcp_arena.engine.store import EVENTS as EVENTS_SCHEMA
+from mcp_arena.engine.store import VECTORS as VECTORS_SCHEMA
+from mcp_arena.engine.store import Store, build_fulltext_index, open_table
 from mcp_arena.errors import InvalidArgument
+from mcp_arena.search.embedder import Embedder
 from mcp_arena.search.index import (
     MODE_FULLTEXT,
     MODE_HYBRID,
@@ -18,13 +21,13 @@ from mcp_arena.search.index import (
     SearchFilter,
     SearchIndex,
     build_filter,
-    make_snippet,
     merge_ranges,
-    query_terms,
-    rrf_fuse,
 )
+from mcp_arena.search.rank import make_snippet, rrf_fuse
+from mcp_arena.search.tables import RecallTables
+from mcp_arena.search.words import query_terms
 
-from mcp_arena.engine.store import EVENTS as EVENTS_SCHEMA  # noqa: E402
+VECTORS_TABLE = "vectors"
 
 # (kind, tool, text): an agent session about a web service. Seq = position.
 LOG = [
@@ -80,6 +83,21 @@ def rows_for(session: str, entries, start: int = 0) -> list[dict]:
     ]
 
 
+def open_index(db, table, *, semantic: bool = True, **options) -> SearchIndex:
+    """A search index over a bare LanceDB connection; the test plays the tables' owner:
+    it makes the vectors table and builds the full-text index when the index asks."""
+    vectors = open_table(db, VECTORS_TABLE, VECTORS_SCHEMA) if semantic else None
+    tables = RecallTables(events=table, vectors=vectors, build_fulltext_index=lambda: build_fulltext_index(table))
+    return SearchIndex(tables, semantic=semantic, **options)
+
+
+def store_over(db_path: Path, index: SearchIndex, **options) -> Store:
+    """The engine's owner of the same folder, its optimize reported to the index as the engine wires it."""
+    store = Store(str(db_path), db_path.parent / "locks", **options)
+    store.on_events_indexed = index.notify_indexed
+    return store
+
+
 @pytest.fixture(scope="module")
 def embedder() -> Embedder:
     return Embedder()
@@ -102,7 +120,7 @@ def events(db_path: Path):
 @pytest.fixture
 def index(events, embedder):
     db, table = events
-    idx = SearchIndex(db, table, embedder=embedder, start_worker=False)
+    idx = open_index(db, table, embedder=embedder, start_worker=False)
     idx.catch_up()
     yield idx
     idx.close()
@@ -156,8 +174,8 @@ def test_snippet_is_centred_on_the_match_and_bounded():
 
 def test_hybrid_finds_a_paraphrase_that_full_text_misses(events, embedder):
     db, table = events
-    fulltext = SearchIndex(db, table, semantic=False, start_worker=False)
-    hybrid = SearchIndex(db, table, embedder=embedder, start_worker=False)
+    fulltext = open_index(db, table, semantic=False, start_worker=False)
+    hybrid = open_index(db, table, embedder=embedder, start_worker=False)
     try:
         hybrid.catch_up()
         ft = fulltext.search("s1", PARAPHRASE_QUERY_NO_SHARED_WORDS, limit=5)
@@ -263,21 +281,21 @@ def test_a_large_tail_falls_back_to_full_text_and_says_so(index, events):
 
 def test_the_background_thread_embeds_after_notify(events, embedder):
     db, table = events
-    idx = SearchIndex(db, table, embedder=embedder, idle_seconds=0.2)
+    idx = open_index(db, table, embedder=embedder, idle_seconds=0.2)
     try:
         deadline = time.monotonic() + 60
-        while idx._count_unembedded("s1", None) and time.monotonic() < deadline:
+        while idx.vectors.count_unembedded("s1", None) and time.monotonic() < deadline:
             time.sleep(0.1)  # the first pass discovers sessions that are behind
-        assert idx._count_unembedded("s1", None) == 0
+        assert idx.vectors.count_unembedded("s1", None) == 0
         table.add(rows_for("s1", [("note", "", f"later note {i}") for i in range(30)], start=len(LOG)))
         idx.notify_appended("s1", 30)
-        while idx._count_unembedded("s1", None) and time.monotonic() < deadline:
+        while idx.vectors.count_unembedded("s1", None) and time.monotonic() < deadline:
             time.sleep(0.1)
-        assert idx._count_unembedded("s1", None) == 0
+        assert idx.vectors.count_unembedded("s1", None) == 0
         assert idx.search("s1", "later note", limit=3).mode == MODE_HYBRID
     finally:
         idx.close()
-    assert not idx._worker.is_alive()
+    assert not idx.background.thread.is_alive()
 
 
 def test_background_embedding_waits_between_model_batches_for_the_calls_to_pause(index, events):
@@ -295,31 +313,31 @@ def test_background_embedding_waits_between_model_batches_for_the_calls_to_pause
     caller.start()
     time.sleep(0.1)
     started = time.monotonic()
-    index._wait_for_a_pause()  # what the worker does before each model batch
+    index.background.wait_for_a_pause()  # what the worker does before each model batch
     waited = time.monotonic() - started
     caller.join()
     assert call_ended.is_set() and waited >= 0.4 + 0.2  # the rest of the call, then a quiet gap
     started = time.monotonic()
-    index._wait_for_a_pause()
+    index.background.wait_for_a_pause()
     assert time.monotonic() - started < 0.3  # quiet already: no wait
     # The worker hands that wait to the model, which calls it between its batches.
     texts = [f"text {i} " * (i % 7 + 1) for i in range(40)]
-    index._wait_for_a_pause = lambda: batches_started.append(1)
-    index._worker = threading.current_thread()
+    index.background.wait_for_a_pause = lambda: batches_started.append(1)
+    index.background.thread = threading.current_thread()
     try:
-        vectors = index._vectors_for(texts, ["note"] * 40, [""] * 40)
+        vectors = index.vectors.vectors_for(texts, ["note"] * 40, [""] * 40)
     finally:
-        index._worker = None
+        index.background.thread = None
     assert len(batches_started) >= 2 and vectors.shape == (40, 384)  # 40 texts take 3 batches
     before = len(batches_started)
-    index._vectors_for(texts, ["note"] * 40, [""] * 40)  # not the worker (a search, catch_up): no waits
+    index.vectors.vectors_for(texts, ["note"] * 40, [""] * 40)  # not the worker (a search, catch_up): no waits
     assert len(batches_started) == before
 
 
 def test_a_new_process_reopens_and_searches(index, db_path, embedder):
     index.close()
     db = lancedb.connect(db_path)
-    reopened = SearchIndex(db, db.open_table("events"), embedder=embedder, start_worker=False)
+    reopened = open_index(db, db.open_table("events"), embedder=embedder, start_worker=False)
     try:
         outcome = reopened.search("s1", PARAPHRASE_QUERY, limit=5)
         assert outcome.mode == MODE_HYBRID and outcome.not_embedded == 0
@@ -331,9 +349,9 @@ def test_a_new_process_reopens_and_searches(index, db_path, embedder):
 
 def test_vectors_written_by_another_handle_are_seen(events, embedder, db_path):
     db, table = events
-    writer = SearchIndex(lancedb.connect(db_path), lancedb.connect(db_path).open_table("events"),
-                         embedder=embedder, start_worker=False)
-    reader = SearchIndex(db, table, embedder=embedder, start_worker=False)
+    writer_db = lancedb.connect(db_path)
+    writer = open_index(writer_db, writer_db.open_table("events"), embedder=embedder, start_worker=False)
+    reader = open_index(db, table, embedder=embedder, start_worker=False)
     try:
         assert writer.catch_up() == len(LOG) + 3
         outcome = reader.search("s1", PARAPHRASE_QUERY, limit=5)
@@ -346,10 +364,10 @@ def test_vectors_written_by_another_handle_are_seen(events, embedder, db_path):
 # -- maintenance and settings -------------------------------------------------------------------
 
 
-def test_maintenance_builds_indexes_and_search_still_works(index, events):
+def test_maintenance_builds_indexes_and_search_still_works(index, events, db_path):
     db, table = events
-    index._vector_index_min_rows = 20
-    index.maintain()
+    store_over(db_path, index, vector_index_min_rows=20).maintain()  # the store's maintenance, as the engine runs it
+    table.checkout_latest()  # a bare connection's handle sees the store's commits only when asked
     assert any(i.index_type == "FTS" for i in table.list_indices())
     vector_indexes = [tuple(i.columns) for i in db.open_table("vectors").list_indices()]
     assert ("vector",) in vector_indexes and ("session",) in vector_indexes
@@ -361,7 +379,7 @@ def test_maintenance_builds_indexes_and_search_still_works(index, events):
 
 def test_semantic_off_never_loads_the_model(events):
     db, table = events
-    idx = SearchIndex(db, table, semantic=False, start_worker=False)
+    idx = open_index(db, table, semantic=False, start_worker=False)
     try:
         outcome = idx.search("s1", "alembic", limit=3)
         assert outcome.mode == MODE_FULLTEXT and outcome.hits[0].seq == 13
@@ -375,7 +393,7 @@ def test_a_broken_model_degrades_to_full_text(events, tmp_path):
     db, table = events
     bad = tmp_path / "model.onnx"
     bad.write_bytes(b"broken")
-    idx = SearchIndex(db, table, embedder=Embedder(model_path=bad, model_sha256="0" * 64), start_worker=False)
+    idx = open_index(db, table, embedder=Embedder(model_path=bad, model_sha256="0" * 64), start_worker=False)
     try:
         outcome = idx.search("s1", "alembic", limit=3)
         assert outcome.mode == MODE_FULLTEXT and "semantic layer unavailable" in outcome.note
@@ -390,7 +408,7 @@ def test_full_text_rank_stands_in_for_events_not_embedded_yet():
 
 
 def test_one_common_word_weighs_less_than_the_whole_query():
-    from mcp_arena.search.index import term_coverage
+    from mcp_arena.search.rank import term_coverage
 
     terms = query_terms("when does the scheduled billing job run")
     assert term_coverage("npm run build", terms) == pytest.approx(1 / 4)
@@ -409,9 +427,9 @@ def test_a_broken_vector_table_degrades_to_full_text(index, events):
 
 def test_a_long_lived_index_sees_vectors_another_process_stored_later(events, embedder, db_path):
     db, table = events
-    reader = SearchIndex(db, table, embedder=embedder, start_worker=False)
-    writer = SearchIndex(lancedb.connect(db_path), lancedb.connect(db_path).open_table("events"),
-                         embedder=embedder, start_worker=False)
+    reader = open_index(db, table, embedder=embedder, start_worker=False)
+    writer_db = lancedb.connect(db_path)
+    writer = open_index(writer_db, writer_db.open_table("events"), embedder=embedder, start_worker=False)
     try:
         assert reader.search("s1", "alembic", limit=1).not_embedded == len(LOG)  # nothing stored yet
         writer.catch_up()
@@ -450,7 +468,7 @@ def test_a_wide_filter_that_drops_many_top_hits_still_fills_the_page(events, emb
     # 70 echoes of the query that the filter excludes rank above the one event it keeps.
     table.add(rows_for("s1", [("tool_result", "memory_search", "okapi okapi okapi")] * 70, start=len(LOG)))
     table.add(rows_for("s1", [("note", "", "an okapi was seen near the depot")], start=len(LOG) + 70))
-    idx = SearchIndex(db, table, embedder=embedder, start_worker=False)
+    idx = open_index(db, table, embedder=embedder, start_worker=False)
     try:
         outcome = idx.search(SearchFilter.of("s1", exclude_tools=["memory_search"]), "okapi", limit=3)
         assert seqs(outcome)[0] == len(LOG) + 70
@@ -467,8 +485,8 @@ def test_the_engine_tail_is_searched_from_memory_and_another_writer_is_looked_up
     table.add(fresh)
     index.notify_appended("s1", 1, [(r["seq"], r["kind"], r["tool"], r["text"]) for r in fresh])
     looked_up = []
-    real_lookup = index._tail_from_table
-    monkeypatch.setattr(index, "_tail_from_table", lambda *a: looked_up.append(a) or real_lookup(*a))
+    real_lookup = index.vectors.tail_from_table
+    monkeypatch.setattr(index.vectors, "tail_from_table", lambda *a: looked_up.append(a) or real_lookup(*a))
     outcome = index.search("s1", "quokka importer", limit=3, newest_seq=len(LOG))
     assert outcome.embedded_inline == 1 and seqs(outcome)[0] == len(LOG)
     assert looked_up == []  # the tail came from memory
@@ -484,10 +502,8 @@ def test_the_engine_tail_is_searched_from_memory_and_another_writer_is_looked_up
 def test_vector_hits_bring_their_text_and_old_vector_tables_still_work(events, embedder, db_path):
     import pyarrow as pa
 
-    from mcp_arena.search.index import VECTORS_SCHEMA, VECTORS_TABLE
-
     db, table = events
-    idx = SearchIndex(db, table, embedder=embedder, start_worker=False)
+    idx = open_index(db, table, embedder=embedder, start_worker=False)
     idx.catch_up()
     stored = db.open_table(VECTORS_TABLE).search().where("seq = 7").limit(1).to_arrow().to_pylist()[0]
     assert stored["text"] == LOG[TARGET_SEQ][2]
@@ -496,7 +512,7 @@ def test_vector_hits_bring_their_text_and_old_vector_tables_still_work(events, e
     db.drop_table(VECTORS_TABLE)
     old_schema = pa.schema([f for f in VECTORS_SCHEMA if f.name != "text"])
     db.create_table(VECTORS_TABLE, schema=old_schema)
-    old = SearchIndex(db, table, embedder=embedder, start_worker=False)
+    old = open_index(db, table, embedder=embedder, start_worker=False)
     try:
         assert old.catch_up() == len(LOG) + 3
         outcome = old.search("s1", PARAPHRASE_QUERY_NO_SHARED_WORDS, limit=5)
@@ -524,7 +540,7 @@ def test_events_turned_down_for_a_vector_get_a_placeholder_and_full_text_only(ev
     guide = "Guide: wrap flaky calls so they wait longer and longer between attempts when a server answers 503."
     table.add(rows_for("s1", [("guide", "", guide)], start=len(LOG)))
     embedder = _CountingEmbedder()
-    idx = SearchIndex(db, table, embedder=embedder, start_worker=False, embeds=lambda kind, tool: kind != "guide")
+    idx = open_index(db, table, embedder=embedder, start_worker=False, embeds=lambda kind, tool: kind != "guide")
     try:
         assert idx.catch_up() == len(LOG) + 1 + 3  # the placeholder counts as done: nothing left behind
         assert guide not in embedder.texts and LOG[TARGET_SEQ][2] in embedder.texts
@@ -545,11 +561,12 @@ def test_events_turned_down_for_a_vector_get_a_placeholder_and_full_text_only(ev
         idx.close()
 
 
-def test_rows_the_fulltext_index_does_not_cover_are_searched_from_memory(events):
+def test_rows_the_fulltext_index_does_not_cover_are_searched_from_memory(events, db_path):
     from lancedb.query import MatchQuery
 
     db, table = events
-    index = SearchIndex(db, table, semantic=False, start_worker=False)  # the full-text leg alone
+    index = open_index(db, table, semantic=False, start_worker=False)  # the full-text leg alone
+    store = store_over(db_path, index)
 
     def append(entries, start):
         rows = rows_for("s1", entries, start=start)
@@ -583,13 +600,13 @@ def test_rows_the_fulltext_index_does_not_cover_are_searched_from_memory(events)
     assert start + 2 in seqs(index.search("s1", "kookaburra csv", limit=3))
     assert index._last_fulltext_path == "all fragments"
 
-    index.maintain()
+    store.maintain()
     another_writer("s2", "another unrelated note", 101)
     append([("note", "", "the kookaburra importer reads avro")], start + 3)
     assert index.search("s1", "kookaburra avro", limit=3).hits[0].seq == start + 3
     # Tracking restarted after the other writer, and the index leaves out a row not held here.
     assert index._last_fulltext_path == "all fragments"
-    index.maintain()
+    store.maintain()
     assert index.search("s1", "kookaburra avro", limit=3).hits[0].seq == start + 3
     assert index._last_fulltext_path == "indexed+fresh" and index._fresh.rows_for("s1") == []
     index.close()

@@ -80,8 +80,8 @@ def _first_process(settings, *, maintain: bool) -> str:
     """A session whose full-text index exists, left fully indexed (maintain) or not; its id."""
     first = Arena(settings)  # full text only (the fixture's setting): the leg under test
     try:
-        session = first.call(None, "context_status", {}, first.status_body).structured["session"]
-        assert first.call(session, "memory_search", {}, first.search_body("dashboard", 3, "all")).structured["hits"]
+        session = first.context_status().structured["session"]
+        assert first.memory_search("dashboard", limit=3, session=session).structured["hits"]
         if maintain:
             first.store.maintain()
         return session
@@ -92,7 +92,7 @@ def _first_process(settings, *, maintain: bool) -> str:
 def _append_and_find(arena: Arena, session: str, marker: str) -> str:
     """Log a command's output naming `marker`, search for it; which full-text path found it."""
     arena.append(session, [EventDraft(kind="tool_result", tool="Bash", text=f"{marker} deploy finished: 3 pods restarted")])
-    found = arena.call(session, "memory_search", {}, arena.search_body(f"{marker} pods", 3, "all")).structured
+    found = arena.memory_search(f"{marker} pods", limit=3, session=session).structured
     assert found["hits"][0]["tool"] == "Bash" and marker in found["hits"][0]["snippet"]
     return arena.search.index._last_fulltext_path
 

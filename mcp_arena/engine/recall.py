@@ -10,8 +10,9 @@ from collections.abc import Callable, Sequence
 
 from mcp_arena.config import Settings
 from mcp_arena.core.events import Event
-from mcp_arena.search.filter import SearchFilter
 from mcp_arena.engine.store import Store
+from mcp_arena.search.filter import SearchFilter
+from mcp_arena.search.tables import RecallTables
 
 logger = logging.getLogger(__name__)
 
@@ -38,6 +39,17 @@ def worth_a_vector(kind: str, tool: str) -> bool:
     return kind not in SELF_ECHO_KINDS and tool not in SELF_ECHO_TOOLS
 
 
+def recall_tables(store: Store, *, semantic: bool) -> RecallTables:
+    """The store's tables as the search library takes them: the store builds and optimizes, search reads."""
+    return RecallTables(
+        events=store.tables["events"],
+        vectors=store.tables["vectors"] if semantic else None,
+        consistent_reads=True,  # the store's connection reads the latest version every time
+        build_fulltext_index=store.build_fulltext_index,
+        vectors_added=store.vectors_added,
+    )
+
+
 class SearchRuntime:
     def __init__(self, settings: Settings, store: Store, count_tokens: Callable[[str], int]):
         self.settings = settings
@@ -54,13 +66,9 @@ class SearchRuntime:
                 from mcp_arena.search.index import SearchIndex
 
                 self._index = SearchIndex(
-                    self.store.db,
-                    self.store.tables["events"],
+                    recall_tables(self.store, semantic=self.settings.semantic),
                     semantic=self.settings.semantic,
                     embedder=shared_embedder() if self.settings.semantic else None,
-                    maintain_events=False,  # the store owns the events table's compaction and indexes
-                    optimize_every=self.settings.optimize_every,
-                    keep_versions_seconds=self.settings.keep_versions_seconds,
                     count_tokens=self.count_tokens,
                     embeds=worth_a_vector,
                 )

@@ -1,8 +1,29 @@
-"""LanceDB tables of the arena: schemas, appends, reads, maintenance.
+"""LanceDB tables of the arena: schemas, the schema version, appends, reads, maintenance.
 
-Everything is append-only. Rows are keyed by `session` + `seq` (events) or
-`session` + their own ordering (tags, squashes, artifacts). Filters are built
-with `lancedb.expr`, never by pasting caller strings into SQL.
+The store is the one owner of the storage: it opens (or creates) every table,
+the search's vectors table included, records the schema version and migrates
+older stores on open, and runs every index build and optimize on one schedule.
+The recall library (`mcp_arena.search`) gets table handles from here and
+queries them, and appends vector rows it reports back (`vectors_added`); it
+never opens, creates or optimizes a table.
+
+Everything is append-only. Rows are keyed by `session` + `seq` (events,
+vectors) or `session` + their own ordering (tags, squashes, artifacts,
+feed_state). Filters are built with `lancedb.expr`, never by pasting caller
+strings into SQL.
+
+Schema versions: opening creates any missing table of the current schema, then
+runs the ordered `STEPS` above the version recorded in `migrations` (a store
+made before versions were recorded is at 0), recording each. A step must be
+idempotent: two processes opening an old store at once may both run it.
+
+Maintenance (`maintain`): scalar indexes on `session` (and `seq`), the events'
+full-text index, the vectors' IVF index once the table is big enough, then
+`optimize()` (compaction, index update, cleanup of versions older than
+`keep_versions_seconds`). It runs off the request path when the events or the
+vectors have taken `optimize_every` rows or COMPACT_EVERY_COMMITS commits since
+their last optimize, and at start when an earlier process left the tables
+fragmented or their indexes behind.
 
 Two processes may share one home folder: writes of one session are serialized
 by `session_lock` (a thread lock plus an `fcntl` lock file under
@@ -19,6 +40,7 @@ import hashlib
 import json
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from datetime import timedelta
 from pathlib import Path
@@ -28,8 +50,9 @@ import lancedb
 import pyarrow as pa
 from lancedb.expr import Expr, col, lit
 
-from mcp_arena.errors import StoreError
 from mcp_arena.core.events import Event
+from mcp_arena.errors import StoreError
+from mcp_arena.search.embedder import DIMENSION
 
 log = logging.getLogger("mcp_arena.engine.store")
 
@@ -103,10 +126,30 @@ FEED_STATE = pa.schema(
         ("ts", pa.float64()),
     ]
 )
+VECTORS = pa.schema(
+    [
+        ("session", pa.string()),
+        ("seq", pa.int64()),
+        ("kind", pa.string()),
+        ("tool", pa.string()),
+        ("vector", pa.list_(pa.float32(), DIMENSION)),
+        ("text", pa.string()),  # the event's text (clipped), so a vector hit needs no second read
+    ]
+)
+MIGRATIONS = pa.schema(
+    [
+        ("version", pa.int64()),  # the schema version this step brought the store to
+        ("name", pa.string()),
+        ("ts", pa.float64()),
+    ]
+)
 # Each optimize of the events table costs ~0.3-0.7 s of CPU beside the calls, mostly fixed.
 # Since searches read uncovered rows from memory (search_fresh), fragments cost searches
 # little: every 128 commits measured p95 ~52 ms against ~68 at 64 (10k events, 5 tools).
 COMPACT_EVERY_COMMITS = 128
+# The vectors get an IVF_FLAT index (probed exhaustively, so still exact; see the search's
+# query path) once they hold this many rows.
+VECTOR_INDEX_MIN_ROWS = 2_000
 
 SCHEMAS = {
     "events": EVENTS,
@@ -115,7 +158,23 @@ SCHEMAS = {
     "artifacts": ARTIFACTS,
     "sessions": SESSIONS,
     "feed_state": FEED_STATE,
+    "vectors": VECTORS,
 }
+# What each table's appends bring due: the events take the small record tables along.
+MAINTAINED_WITH = {"events": ("events", "tags", "squashes", "artifacts"), "vectors": ("vectors",)}
+MAINTAINED = (*MAINTAINED_WITH["events"], *MAINTAINED_WITH["vectors"])
+
+
+def _create_missing_tables(store: Store) -> None:
+    for name, schema in SCHEMAS.items():
+        if name not in store.tables:
+            store.tables[name] = open_table(store.db, name, schema)
+
+
+# Ordered steps, each bringing a store to the schema version it names. Version 1: the tables
+# above; stores from before versions were recorded (version 0) hold some of them.
+STEPS: tuple[tuple[int, str, Callable[[Store], None]], ...] = ((1, "create missing tables", _create_missing_tables),)
+SCHEMA_VERSION = STEPS[-1][0]
 
 
 def of_session(session: str) -> Expr:
@@ -139,33 +198,60 @@ def event_from_row(row: dict[str, Any]) -> Event:
 
 
 class Store:
-    def __init__(self, uri: str, lock_dir: Path, *, optimize_every: int = 1000, keep_versions_seconds: float = 3600):
+    def __init__(
+        self,
+        uri: str,
+        lock_dir: Path,
+        *,
+        optimize_every: int = 1000,
+        keep_versions_seconds: float = 3600,
+        vector_index_min_rows: int = VECTOR_INDEX_MIN_ROWS,
+    ):
         self.uri = uri
         self.lock_dir = lock_dir
         self.optimize_every = optimize_every
         self.keep_versions = timedelta(seconds=keep_versions_seconds)
+        self.vector_index_min_rows = vector_index_min_rows
+        self.tables: dict[str, Any] = {}
         try:
             lock_dir.mkdir(parents=True, exist_ok=True)
             if "://" not in uri:
                 Path(uri).mkdir(parents=True, exist_ok=True)
             self.db = lancedb.connect(uri, read_consistency_interval=timedelta(0))
-            self.tables = {name: self._open(name, schema) for name, schema in SCHEMAS.items()}
+            self._migrations = open_table(self.db, "migrations", MIGRATIONS)
+            _create_missing_tables(self)
+            self.migrate()
         except OSError as exc:
             raise StoreError(f"cannot open the arena store at {uri}: {exc}; set MCP_ARENA_HOME or --home") from exc
         self._thread_locks: dict[str, threading.Lock] = {}
         self._thread_locks_guard = threading.Lock()
-        self._appended_since_optimize = 0
-        self._commits_since_optimize = 0
+        self._since_optimize = {name: [0, 0] for name in MAINTAINED_WITH}  # rows, commits
+        self._since_optimize_guard = threading.Lock()  # appends of several sessions and the search's worker count
         self._maintenance: threading.Thread | None = None
         self._maintenance_guard = threading.Lock()  # the start-up checks and the appends may race to start it
         # Told the events version each optimize started from: its full-text index covers it since.
         self.on_events_indexed: Callable[[int], None] | None = None
 
-    def _open(self, name: str, schema: pa.Schema):
-        try:
-            return self.db.create_table(name, schema=schema, exist_ok=True)
-        except Exception:  # another process created it between our check and create
-            return self.db.open_table(name)
+    # -- schema version --------------------------------------------------------------------------
+
+    def schema_version(self) -> int:
+        """The newest schema version recorded (0: a store from before versions were recorded)."""
+        versions = self._migrations.to_arrow().column("version").to_pylist()  # one row per step: tiny
+        return max(versions, default=0)
+
+    def migrate(self) -> int:
+        """Run the steps above the recorded version, in order, recording each; the version reached."""
+        version = self.schema_version()
+        if version > SCHEMA_VERSION:
+            log.warning("the arena store at %s is at schema version %d, newer than this mcp-arena's %d", self.uri, version, SCHEMA_VERSION)
+        for target, name, step in STEPS:
+            if target <= version:
+                continue
+            step(self)
+            self._migrations.add([{"version": target, "name": name, "ts": time.time()}])
+            log.info("arena store at %s migrated to schema version %d: %s", self.uri, target, name)
+            version = target
+        return version
 
     # -- locking ---------------------------------------------------------------------------------
 
@@ -184,13 +270,12 @@ class Store:
 
     # -- events ----------------------------------------------------------------------------------
 
-
     def append(self, events: Sequence[Event]) -> int | None:
         """Append events (seqs already assigned under the session lock); the version committed."""
         if not events:
             return None
         version = self.tables["events"].add([_event_row(event) for event in events]).version
-        self._count_appends(len(events))
+        self._count_appends("events", len(events))
         return version
 
     def events_version(self) -> int:
@@ -239,16 +324,41 @@ class Store:
     def sessions(self) -> list[dict[str, Any]]:
         return self.tables["sessions"].to_arrow().sort_by("created").to_pylist()
 
+    # -- feed state ------------------------------------------------------------------------------
+
+    def newest_feed_state(self, session: str, feed: str, after_ts: float = 0.0) -> tuple[dict[str, Any], float] | None:
+        """The newest persisted state of a feed (written after `after_ts`), with its timestamp."""
+        where = of_session(session) & (col("feed") == lit(feed)) & (col("ts") > lit(after_ts))
+        rows = self.tables["feed_state"].search().where(where).limit(None).to_arrow().to_pylist()
+        if not rows:
+            return None
+        newest = max(rows, key=lambda row: row["ts"])
+        return json.loads(newest["state"]), newest["ts"]
+
+    def save_feed_state(self, session: str, feed: str, state: dict[str, Any]) -> float:
+        """Append the feed's state (the newest row wins); its timestamp."""
+        ts = time.time()
+        self.add("feed_state", [{"session": session, "feed": feed, "state": json.dumps(state, sort_keys=True), "ts": ts}])
+        return ts
+
     # -- maintenance -----------------------------------------------------------------------------
 
-    def _count_appends(self, count: int) -> None:
+    def vectors_added(self, rows: int) -> None:
+        """The search appended `rows` vectors in one commit: they count towards the vectors' optimize."""
+        self._count_appends("vectors", rows)
+
+    def _count_appends(self, table: str, count: int) -> None:
         """Every commit leaves a fragment that every later query walks: compact after
         `optimize_every` rows, or after COMPACT_EVERY_COMMITS commits (a tool call commits ~3 rows)."""
-        self._appended_since_optimize += count
-        self._commits_since_optimize += 1
-        if self._appended_since_optimize >= self.optimize_every or self._commits_since_optimize >= COMPACT_EVERY_COMMITS:
-            self._appended_since_optimize = self._commits_since_optimize = 0
-            self.maintain_in_background()
+        with self._since_optimize_guard:
+            since = self._since_optimize[table]
+            since[0] += count
+            since[1] += 1
+            due = since[0] >= self.optimize_every or since[1] >= COMPACT_EVERY_COMMITS
+            if due:
+                since[0] = since[1] = 0
+        if due:
+            self.maintain_in_background(MAINTAINED_WITH[table])
 
     def maintain_if_fragmented(self) -> None:
         """At start: tables left fragmented by earlier (short-lived) processes are compacted in the background."""
@@ -268,18 +378,19 @@ class Store:
             log.warning("could not read the events table's indexes: %s", exc)
             return False
 
-    def maintain_in_background(self) -> None:
-        """Compact fragments and clean old versions, off the request path (single flight)."""
+    def maintain_in_background(self, names: Sequence[str] = MAINTAINED) -> None:
+        """Build indexes, compact fragments and clean old versions, off the request path (single flight)."""
         with self._maintenance_guard:
             if self._maintenance is not None and self._maintenance.is_alive():
                 return
-            self._maintenance = threading.Thread(target=self.maintain, name="arena-maintenance", daemon=True)
+            self._maintenance = threading.Thread(target=self.maintain, args=(names,), name="arena-maintenance", daemon=True)
             self._maintenance.start()
 
-    def maintain(self) -> None:
-        for name in ("events", "tags", "squashes", "artifacts"):
+    def maintain(self, names: Sequence[str] = MAINTAINED) -> None:
+        """Build the missing indexes and optimize these tables (all maintained ones by default)."""
+        for name in names:
             try:
-                self._ensure_scalar_indexes(name)
+                self._ensure_indexes(name)
                 version = self.tables[name].version
                 self.tables[name].optimize(cleanup_older_than=self.keep_versions)
             except Exception as exc:  # maintenance must never take a request down
@@ -288,21 +399,56 @@ class Store:
             if name == "events" and self.on_events_indexed is not None:
                 self.on_events_indexed(version)
 
-    def _ensure_scalar_indexes(self, name: str) -> None:
-        from lancedb.index import BTree, Bitmap
+    def build_fulltext_index(self) -> int | None:
+        """The events' full-text index, when missing (the search asks on first use): see `build_fulltext_index`."""
+        return build_fulltext_index(self.tables["events"])
+
+    def _ensure_indexes(self, name: str) -> None:
+        from lancedb.index import Bitmap, BTree, IvfFlat
 
         table = self.tables[name]
-        if table.count_rows() == 0:
+        rows = table.count_rows()
+        if rows == 0:
             return
         existing = {tuple(index.columns) for index in table.list_indices()}
         if ("session",) not in existing:
             table.create_index("session", config=Bitmap())
-        if name == "events" and ("seq",) not in existing:
+        if name in ("events", "vectors") and ("seq",) not in existing:
             table.create_index("seq", config=BTree())
+        if name == "events" and ("text",) not in existing:
+            build_fulltext_index(table)
+        if name == "vectors" and ("vector",) not in existing and rows >= self.vector_index_min_rows:
+            partitions = max(2, min(256, rows // 2000))
+            table.create_index("vector", config=IvfFlat(distance_type="dot", num_partitions=partitions))
 
     def wait_for_maintenance(self) -> None:
         if self._maintenance is not None:
             self._maintenance.join()
+
+
+def open_table(db: Any, name: str, schema: pa.Schema) -> Any:
+    """The table, created with `schema` when missing; an existing one is opened as it is
+    (a vectors table from before the text column keeps its schema)."""
+    try:
+        return db.create_table(name, schema=schema, exist_ok=True)
+    except Exception:  # another process created it between our check and create, or an older schema
+        return db.open_table(name)
+
+
+def build_fulltext_index(events: Any) -> int | None:
+    """Create the full-text index on the events' text: the events version it covers, or None
+    when not built now (no rows yet, or it exists already — another process may have just built it)."""
+    from lancedb.index import FTS
+
+    if events.count_rows() == 0:
+        return None
+    version = events.version
+    try:
+        events.create_index("text", config=FTS(), replace=False)
+    except Exception as exc:  # another process may have created it meanwhile
+        log.info("full-text index not created (%s); will check again", exc)
+        return None
+    return version
 
 
 def _event_row(event: Event) -> dict[str, Any]:

@@ -5,7 +5,7 @@ the arena commits one small fragment per tool call: between two index updates
 a query at 10k events slows from ~3 ms to ~11 ms (64 fragments). This process
 saw every row it appended, so it keeps their text until the index covers them.
 A search then asks LanceDB for the indexed rows only (`fast_search`) and ranks
-the fresh rows here by BM25 among themselves (words from `terms.tokens`:
+the fresh rows here by BM25 among themselves (words from `words.stems`:
 LanceDB's tokenizer costs a round trip through its event loop, 6 ms under
 load); the two rankings are interleaved rank by rank, as the scores of the two
 are not on one scale.
@@ -36,7 +36,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from mcp_arena.search.words import tokens
+from mcp_arena.search.words import stems
 
 # BM25's usual constants (LanceDB's too).
 _K1 = 1.2
@@ -138,12 +138,12 @@ class FreshRows:
 
 def bm25_order(query: str, rows: Sequence[FreshRow]) -> list[int]:
     """Seqs of the rows holding a query word, by BM25 over these rows (best first, ties by seq)."""
-    terms = set(tokens(query))
+    terms = set(stems(query))
     if not terms or not rows:
         return []
     for row in rows:
         if row.words is None:  # concurrent searches may both fill it in: the same words
-            words = tokens(row.text)
+            words = stems(row.text)
             row.length, row.words = len(words), Counter(words)
     counts = [row.words for row in rows]
     lengths = [row.length for row in rows]

@@ -39,6 +39,6 @@ def query_terms(query: str) -> list[str]:
     return terms
 
 
-def tokens(text: str) -> list[str]:
+def stems(text: str) -> list[str]:
     """Every stem of the text, repeats kept (snake_case split), for BM25 over a few rows."""
     return [stem(part) for part in _PART.findall(text.lower()) if len(part) >= 2 and part not in STOP_WORDS]

@@ -1,0 +1,292 @@
+"""The vector layer's writer: which events still lack a vector, and embedding them.
+
+The events table is append-only and never rewritten, so vectors live in a table
+of their own (its schema is the store's: session, seq, kind, tool, vector[384],
+text). Kind, tool and the clipped text are copied next to each vector (events
+never change), so every filter applies inside the vector search and a vector
+hit needs no second read. A vectors table from before the text column is still
+read and written, without it. Events that `embeds` turns down (the engine's own
+boilerplate) get a zero placeholder instead of a vector: found by full text
+only, never by the vector leg, and never counted as missing again.
+
+What is missing, per session: every seq up to `complete_upto` has a vector;
+`embedded_max` is the highest seq with one (vectors are written in seq order, so
+a search treats the events above it as not embedded); both only grow, and are
+refreshed from the table when another process may have written. The text of
+events this process appended waits in `tail` (see `tail.py`) until embedded.
+
+Catch-up embeds the missing events of a session in chunks of `embed_chunk`;
+on the background thread it yields to tool calls before its scans and between
+model batches (see `worker.py`). Who runs it: the background pass
+(`embed_pending`, round-robin over the sessions appended to), or a caller
+(`catch_up`). Each write is reported to the tables' owner (`vectors_added`),
+whose maintenance compacts and indexes the table.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+from lancedb.expr import Expr, col, lit
+
+from mcp_arena.search.embedder import DIMENSION, Embedder
+from mcp_arena.search.tables import RecallTables
+from mcp_arena.search.tail import HeldTail, TailRow
+from mcp_arena.search.worker import Background
+
+logger = logging.getLogger(__name__)
+
+# What a vector row keeps of its event's text: more than the model reads (256 tokens).
+VECTOR_TEXT_CHARS = 8192
+# Not-yet-embedded events looked up in the events table at most per search.
+TAIL_FETCH_MAX = 512
+_TAIL_COLUMNS = ("seq", "kind", "tool", "text")
+_TAIL_SCHEMA = pa.schema([("seq", pa.int64()), ("kind", pa.string()), ("tool", pa.string()), ("text", pa.string())])
+
+
+class VectorWriter:
+    def __init__(
+        self,
+        tables: RecallTables,
+        embedder: Embedder,
+        background: Background,
+        *,
+        embeds: Callable[[str, str], bool],
+        embed_chunk: int,
+    ) -> None:
+        if tables.vectors is None:
+            raise ValueError("semantic search needs the vectors table; hand it over, or turn semantic search off")
+        self._tables = tables
+        self.table = tables.vectors
+        self.embedder = embedder
+        # Which events (kind, tool) are worth a vector; the rest get a zero placeholder and are
+        # found by full text only (cheaper than a second notion of "missing" in the catch-up).
+        self.embeds = embeds
+        self._background = background
+        self._embed_chunk = embed_chunk
+        self._schema = self.table.schema  # written as it is: a table from before the text column has none
+        self.has_text = "text" in self._schema.names
+        self.error = ""  # why the semantic layer is off, once the model failed
+        self.tail = HeldTail()
+        self._state_lock = threading.Lock()  # guards the dicts and the set below
+        self._embed_lock = threading.Lock()  # one embedding pass at a time per process
+        self._embedded_max: dict[str, int] = {}  # highest seq with a stored vector, per session
+        self._complete_upto: dict[str, int] = {}  # every seq <= this has a vector, per session
+        self._pending: set[str] = set()
+        self._discover_all = True  # the worker's first pass looks for any session behind
+
+    def fail(self, exc: Exception) -> None:
+        if not self.error:
+            logger.error("semantic search disabled, full text only: %s", exc)
+        self.error = str(exc)
+
+    def appended(self, session: str, n: int, rows: Sequence[TailRow] | None) -> None:
+        """`n` events appended to the session; `rows` their (seq, kind, tool, text) when this process
+        appended them (held until embedded), None when another writer did."""
+        with self._state_lock:
+            self._pending.add(session)
+        if n and not self.error:
+            self.tail.remember(session, rows)
+
+    def known_embedded_max(self, session: str) -> int | None:
+        """The highest seq known here to have a stored vector (no lookup)."""
+        return self._embedded_max.get(session)
+
+    # -- catch-up -----------------------------------------------------------------------------
+
+    def catch_up(self, session: str | None = None) -> int:
+        """Embed every event still missing a vector (one session or all); returns how many."""
+        self._tables.refresh()
+        sessions = [session] if session is not None else self._sessions_behind()
+        total = 0
+        for name in sessions:
+            while True:
+                done, remaining = self._embed_missing(name, self._embed_chunk * 8)
+                total += done
+                if remaining == 0 or done == 0:
+                    break
+        return total
+
+    def embed_pending(self) -> None:
+        """The background pass: the sessions appended to since the last pass (on the first pass,
+        every session behind), round-robin one chunk each, so a long backlog never starves a busy session."""
+        if self.error:
+            with self._state_lock:
+                self._pending.clear()
+            return
+        self._tables.refresh()
+        with self._state_lock:
+            sessions = set(self._pending)
+            self._pending.clear()
+            discover, self._discover_all = self._discover_all, False
+        if discover:
+            self._background.yield_to_calls()
+            sessions.update(self._sessions_behind())
+        while sessions and not self._background.stopping:
+            for session in sorted(sessions):
+                done, remaining = self._embed_missing(session, self._embed_chunk)
+                if remaining == 0 or done == 0:
+                    sessions.discard(session)
+            with self._state_lock:
+                sessions.update(self._pending)
+                self._pending.clear()
+
+    def _embed_missing(self, session: str, max_events: int) -> tuple[int, int]:
+        """Embed up to max_events missing events of a session: (embedded, still missing)."""
+        on_worker = self._background.is_current()
+        if on_worker:
+            self._background.yield_to_calls()
+        with self._embed_lock:
+            missing = self._missing_seqs(session)
+            if not missing:
+                return 0, 0
+            done = 0
+            for start in range(0, min(len(missing), max_events), self._embed_chunk):
+                if self._background.stopping:
+                    break
+                if on_worker:
+                    self._background.wait_for_a_pause()
+                done += self._embed_seqs(session, missing[start : min(start + self._embed_chunk, max_events)])
+            return done, len(missing) - done
+
+    def _missing_seqs(self, session: str) -> list[int]:
+        """Seqs of the session's events without a vector, ascending."""
+        complete = self._complete_upto.get(session)
+        where = col("session") == lit(session)
+        if complete is not None:
+            where = where & (col("seq") > lit(complete))
+        event_seqs = _seqs(self._tables.events, where)
+        vector_seqs = set(_seqs(self.table, where))
+        missing = [seq for seq in event_seqs if seq not in vector_seqs]
+        prefix_end = (missing[0] - 1) if missing else (event_seqs[-1] if event_seqs else complete)
+        with self._state_lock:
+            if prefix_end is not None:
+                self._complete_upto[session] = prefix_end
+            if vector_seqs:
+                self._raise_embedded_max(session, max(vector_seqs))
+        self.tail.reconcile(session, vector_seqs, event_seqs, missing)  # another process may have embedded some
+        return missing
+
+    def _embed_seqs(self, session: str, seqs: list[int]) -> int:
+        rows = self._rows_to_embed(session, seqs)
+        if rows.num_rows == 0:
+            return 0
+        texts = [text or "" for text in rows.column("text").to_pylist()]
+        vectors = self.vectors_for(texts, rows.column("kind").to_pylist(), rows.column("tool").to_pylist())
+        self.table.add(
+            pa.table(
+                {
+                    "session": [session] * rows.num_rows,
+                    "seq": rows.column("seq"),
+                    "kind": rows.column("kind"),
+                    "tool": rows.column("tool"),
+                    "vector": pa.FixedSizeListArray.from_arrays(pa.array(vectors.ravel()), DIMENSION),
+                    **({"text": [text[:VECTOR_TEXT_CHARS] for text in texts]} if self.has_text else {}),
+                },
+                schema=self._schema,
+            )
+        )
+        with self._state_lock:
+            self._raise_embedded_max(session, rows.column("seq")[-1].as_py())
+        self._tables.vectors_added(rows.num_rows)
+        self.tail.forget(session, rows.column("seq").to_pylist())  # only now: a search reads one or the other
+        return rows.num_rows
+
+    def vectors_for(self, texts: list[str], kinds: list[str], tools: list[str]) -> Any:
+        """Embeddings of the texts worth one; zeros for the rest. On the background thread the
+        model waits for a pause in the calls between its batches."""
+        pause = self._background.wait_for_a_pause if self._background.is_current() else None
+        worth = [i for i, (kind, tool) in enumerate(zip(kinds, tools)) if self.embeds(kind, tool)]
+        if len(worth) == len(texts):
+            return self.embedder.embed(texts, between_batches=pause)
+        vectors = np.zeros((len(texts), DIMENSION), dtype=np.float32)
+        if worth:
+            vectors[worth] = self.embedder.embed([texts[i] for i in worth], between_batches=pause)
+        return vectors
+
+    def _rows_to_embed(self, session: str, seqs: list[int]) -> pa.Table:
+        """seq, kind, tool, text of these events: from the tail in memory, else from the table."""
+        held = self.tail.rows(session, seqs)
+        if len(held) == len(seqs):
+            return pa.table(dict(zip(_TAIL_COLUMNS, map(list, zip(*held)))), schema=_TAIL_SCHEMA)
+        where = (col("session") == lit(session)) & (col("seq") >= lit(seqs[0])) & (col("seq") <= lit(seqs[-1]))
+        rows = self._tables.events.search().where(where).select(list(_TAIL_COLUMNS)).limit(None).to_arrow()
+        wanted = set(seqs)
+        return rows.filter(pa.array([seq in wanted for seq in rows.column("seq").to_pylist()])).sort_by("seq")
+
+    def _sessions_behind(self) -> list[str]:
+        """Sessions whose events outnumber their vectors (any process may have appended)."""
+        events = self._tables.events.search().select(["session"]).limit(None).to_arrow()
+        vectors = self.table.search().select(["session", "seq"]).limit(None).to_arrow()
+        event_counts = _counts(events.group_by("session").aggregate([("session", "count")]), "session_count")
+        vector_counts = _counts(vectors.group_by("session").aggregate([("seq", "count_distinct")]), "seq_count_distinct")
+        return sorted(s for s, n in event_counts.items() if n > vector_counts.get(s, 0))
+
+    # -- what a search needs to know of the unembedded tail -------------------------------------
+
+    def tail_from_table(self, session: str, newest_seq: int | None) -> tuple[int, list[TailRow] | None]:
+        """(events of the session without a stored vector, those events — None when too many to hold).
+
+        With `newest_seq` the events found are held in memory, so the next searches need no lookup."""
+        self._refresh_embedded_max(session)  # another process may have embedded some
+        upto = self._embedded_max_of(session)
+        where = col("session") == lit(session)
+        if upto is not None:
+            where = where & (col("seq") > lit(upto))
+        table = self._tables.events.search().where(where).select(list(_TAIL_COLUMNS)).limit(TAIL_FETCH_MAX + 1).to_arrow()
+        if table.num_rows > TAIL_FETCH_MAX:
+            return self.count_unembedded(session, None), None
+        rows = sorted((seq, kind, tool, text or "") for seq, kind, tool, text in zip(*(table.column(c).to_pylist() for c in _TAIL_COLUMNS)))
+        if newest_seq is not None:
+            self.tail.hold(session, rows, newest_seq)
+        return len(rows), rows
+
+    def count_unembedded(self, session: str, where: Expr | None) -> int:
+        """Events of the session (under `where`, when given) above the highest seq with a vector."""
+        upto = self._embedded_max_of(session)
+        where = (col("session") == lit(session)) if where is None else where
+        if upto is not None:
+            where = where & (col("seq") > lit(upto))
+        return self._tables.events.count_rows(where.to_sql())
+
+    def _raise_embedded_max(self, session: str, seq: int) -> None:
+        if seq > self._embedded_max.get(session, -1):
+            self._embedded_max[session] = seq
+
+    def _embedded_max_of(self, session: str) -> int | None:
+        with self._state_lock:
+            if session in self._embedded_max:
+                return self._embedded_max[session]
+        seqs = _seqs(self.table, col("session") == lit(session))
+        if not seqs:
+            return None
+        with self._state_lock:
+            self._raise_embedded_max(session, seqs[-1])
+            return self._embedded_max[session]
+
+    def _refresh_embedded_max(self, session: str) -> bool:
+        """Pick up vectors stored by other processes; True when the known maximum moved."""
+        known = self._embedded_max_of(session)
+        where = col("session") == lit(session)
+        if known is not None:
+            where = where & (col("seq") > lit(known))
+        newer = _seqs(self.table, where)
+        if not newer:
+            return False
+        with self._state_lock:
+            self._raise_embedded_max(session, newer[-1])
+        return True
+
+
+def _seqs(table: Any, where: Expr) -> list[int]:
+    rows = table.search().where(where).select(["seq"]).limit(None).to_arrow()
+    return sorted(rows.column("seq").to_pylist())
+
+
+def _counts(grouped: pa.Table, count_column: str) -> dict[str, int]:
+    return dict(zip(grouped.column("session").to_pylist(), grouped.column(count_column).to_pylist()))

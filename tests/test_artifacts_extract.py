@@ -6,23 +6,17 @@ import json
 
 import pytest
 
-from mcp_arena.core.artifacts import (
-    ArtifactRecord,
+from mcp_arena.core.artifacts import ArtifactRecord, changed_files, fold, index, render_index, validate_glob
+from mcp_arena.core.extract import (
     EditorState,
     FileAction,
     extract,
-    fold,
-    index,
     normalise_path,
-    render_index,
     shell_file_actions,
-    split_swe_agent_action,
-    summary_entries,
-    validate_glob,
     validate_mappings,
 )
-from mcp_arena.core.summary import FileEntry
-
+from mcp_arena.core.summary import ChangedFile
+from mcp_arena.feeds.swe_agent import parse_action
 from tests.helpers import CORPUS
 
 
@@ -155,7 +149,7 @@ def test_old_swe_agent_commands_track_the_open_file():
     state = EditorState()
     calls = ['open "src/fields.py" 1474', "edit 10:12\nfoo\nend_of_edit", "create reproduce.py",
              "insert 'print(1)'", "python reproduce.py", "rm reproduce.py", "find_file x.py", "submit"]
-    actions = [pairs(extract(*split_swe_agent_action(c), cwd="/testbed", state=state)) for c in calls]
+    actions = [pairs(extract(*parse_action(c), cwd="/testbed", state=state)) for c in calls]
     assert actions == [
         [("src/fields.py", "read")],
         [("src/fields.py", "modified")],
@@ -320,12 +314,12 @@ def test_bad_action_filter():
         index({}, action="written")
 
 
-def test_summary_entries_feed_the_summary_merge():
+def test_changed_files_feed_the_summary_merge():
     trail = fold(records(("src/a.py", "created"), ("README.md", "read"), ("t.py", "created"), ("t.py", "deleted"), ("b.py", "modified")))
-    assert summary_entries(trail) == [
-        FileEntry("src/a.py", "created"),
-        FileEntry("t.py", "deleted", "created then deleted"),
-        FileEntry("b.py", "modified"),
+    assert changed_files(trail) == [
+        ChangedFile("src/a.py", "created"),
+        ChangedFile("t.py", "deleted", "created then deleted"),
+        ChangedFile("b.py", "modified"),
     ]
 
 
@@ -354,7 +348,7 @@ def swe_agent_trail(name: str, *, use_tool_calls: bool) -> dict:
         calls = [(c["function"]["name"], json.loads(c["function"]["arguments"]), cwd)
                  for m in data["history"] for c in m.get("tool_calls") or []]
     else:
-        calls = [(*split_swe_agent_action(s["action"]), _state(s)["working_dir"]) for s in steps]
+        calls = [(*parse_action(s["action"]), _state(s)["working_dir"]) for s in steps]
     for seq, (tool, arguments, cwd) in enumerate(calls, start=1):
         rows += [ArtifactRecord(a.path, a.action, seq) for a in extract(tool, arguments, cwd=cwd, state=state)]
     return fold(rows)
@@ -422,7 +416,7 @@ def test_corpus_swe_agent_open_file_matches_the_recorded_state(path):
         recorded = _state(step)
         cwd = recorded["working_dir"]
         before = state.open_file
-        extract(*split_swe_agent_action(step["action"]), cwd=cwd, state=state)
+        extract(*parse_action(step["action"]), cwd=cwd, state=state)
         if recorded.get("open_file", "n/a") != "n/a":
             assert normalise_path(recorded["open_file"], cwd) in (before, state.open_file), step["action"][:60]
 

@@ -16,8 +16,8 @@ from mcp_arena.feeds.claude_code import (
     session_id_of,
     turn_usage,
 )
-
 from tests.helpers import CORPUS
+
 CLAUDE_SAMPLES = sorted((CORPUS / "claude-code").glob("*.jsonl"))
 
 
@@ -218,7 +218,8 @@ def test_tool_result_blocks_and_images_are_flattened() -> None:
 
 def test_parser_state_round_trips_through_json() -> None:
     first = ClaudeCodeParser()
-    first.feed({"type": "assistant", "message": {"id": "m1", "usage": {"input_tokens": 5}, "content": [{"type": "tool_use", "id": "t1", "name": "Bash", "input": {}}]}})
+    tool_use = {"type": "tool_use", "id": "t1", "name": "Bash", "input": {}}
+    first.feed({"type": "assistant", "message": {"id": "m1", "usage": {"input_tokens": 5}, "content": [tool_use]}})
     resumed = ClaudeCodeParser(state=json.loads(json.dumps(first.state())))
     (result,) = resumed.feed({"type": "user", "message": {"content": [{"type": "tool_result", "tool_use_id": "t1", "content": "ok"}]}})
     assert result.tool == "Bash"
@@ -227,5 +228,6 @@ def test_parser_state_round_trips_through_json() -> None:
 
 
 def test_synthetic_error_turns_are_not_usage() -> None:
-    line = {"type": "assistant", "message": {"id": "s1", "model": "<synthetic>", "usage": {"input_tokens": 0}, "content": [{"type": "text", "text": "API Error"}]}}
+    error = [{"type": "text", "text": "API Error"}]
+    line = {"type": "assistant", "message": {"id": "s1", "model": "<synthetic>", "usage": {"input_tokens": 0}, "content": error}}
     assert turn_usage(parse_lines([line])) == []

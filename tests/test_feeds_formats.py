@@ -11,8 +11,8 @@ import pytest
 from mcp_arena.errors import InvalidArgument
 from mcp_arena.feeds import formats, openhands, swe_agent
 from mcp_arena.feeds.swe_agent import parse_action
-
 from tests.helpers import CORPUS
+
 SWE_FILES = sorted((CORPUS / "swe-agent").glob("*.traj"))
 OPENHANDS_FILES = sorted(p for p in (CORPUS / "openhands").iterdir() if p.suffix in (".json", ".jsonl"))
 CLAUDE_FILES = sorted((CORPUS / "claude-code").glob("*.jsonl"))
@@ -168,7 +168,9 @@ def test_openhands_old_action_observation_pairs() -> None:
         [{"action": "finish", "args": {}}, {"message": "No observation", "observation": "null", "content": ""}],
     ]
     events = list(openhands.parse_events(history))
-    assert [(e.kind, e.tool) for e in events] == [("assistant", ""), ("tool_call", "run"), ("tool_result", "run"), ("tool_call", "finish"), ("tool_result", "finish")]
+    assert [(e.kind, e.tool) for e in events] == [
+        ("assistant", ""), ("tool_call", "run"), ("tool_result", "run"), ("tool_call", "finish"), ("tool_result", "finish")
+    ]
     assert_paired(events)
 
 

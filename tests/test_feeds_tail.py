@@ -13,8 +13,8 @@ import pytest
 from mcp_arena.feeds.claude_code import parse_lines, read_transcript
 from mcp_arena.feeds.live import ClaudeCodeFeed
 from mcp_arena.feeds.tail import TailState, TranscriptTail
-
 from tests.helpers import CORPUS
+
 SAMPLE = CORPUS / "claude-code" / "subagent.jsonl"
 
 

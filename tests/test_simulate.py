@@ -5,11 +5,10 @@ from __future__ import annotations
 import json
 
 from mcp_arena.cli.main import main
-from mcp_arena.lab.simulate import POLICIES, auto_window, simulate, workload
 from mcp_arena.core.tokens import TokenCounter
+from mcp_arena.lab.simulate import POLICIES, auto_window, simulate, workload
 from mcp_arena.lab.workload import generated_session, sources
 from tests.helpers import CORPUS
-
 
 
 def rows_of(result):

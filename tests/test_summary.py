@@ -9,7 +9,7 @@ import pytest
 from mcp_arena.core.summary import (
     TRAIL_MARKER,
     AnchoredSummary,
-    FileEntry,
+    ChangedFile,
     file_key,
     measure,
     merge,
@@ -70,7 +70,7 @@ Next Steps:
 """
 
 
-def merged_three(trail: list[FileEntry] | None = None) -> AnchoredSummary:
+def merged_three(trail: list[ChangedFile] | None = None) -> AnchoredSummary:
     first = merge(None, parse(FIRST), []).summary
     second = merge(first, parse(SECOND), []).summary
     return merge(second, parse(THIRD), trail or []).summary
@@ -121,10 +121,10 @@ def test_state_and_next_steps_take_the_newest_present():
 
 def test_trail_fills_unmentioned_files_and_reports_them():
     trail = [
-        FileEntry("config/redis.ts", "modified"),
-        FileEntry("src/cache.py", "created", "LRU cache"),
-        FileEntry("old/legacy.py", "deleted"),
-        FileEntry("/repo/src/session.ts", "modified"),  # named by the bullet as src/session.ts
+        ChangedFile("config/redis.ts", "modified"),
+        ChangedFile("src/cache.py", "created", "LRU cache"),
+        ChangedFile("old/legacy.py", "deleted"),
+        ChangedFile("/repo/src/session.ts", "modified"),  # named by the bullet as src/session.ts
     ]
     result = merge(merged_three(), parse("## Current State\nok"), trail)
     assert result.filled_from_trail == ("src/cache.py", "old/legacy.py")
@@ -135,24 +135,24 @@ def test_trail_fills_unmentioned_files_and_reports_them():
 
 
 def test_trail_bullets_are_refreshed_and_give_way_to_the_agent():
-    first = merge(None, parse("## Current State\nx"), [FileEntry("src/a.py", "created")])
+    first = merge(None, parse("## Current State\nx"), [ChangedFile("src/a.py", "created")])
     assert first.summary.files_modified == (f"src/a.py: created {TRAIL_MARKER}",)
-    second = merge(first.summary, parse("## Current State\ny"), [FileEntry("src/a.py", "deleted")])
+    second = merge(first.summary, parse("## Current State\ny"), [ChangedFile("src/a.py", "deleted")])
     assert second.summary.files_modified == (f"src/a.py: deleted {TRAIL_MARKER}",)
-    third = merge(second.summary, parse("## Files Modified\n- a.py: removed again"), [FileEntry("src/a.py", "deleted")])
+    third = merge(second.summary, parse("## Files Modified\n- a.py: removed again"), [ChangedFile("src/a.py", "deleted")])
     assert third.summary.files_modified == ("a.py: removed again",)
     assert third.filled_from_trail == ()
 
 
 def test_ambiguous_basename_does_not_count_as_mentioning_both():
-    trail = [FileEntry("a/util.py", "modified"), FileEntry("b/util.py", "modified")]
+    trail = [ChangedFile("a/util.py", "modified"), ChangedFile("b/util.py", "modified")]
     result = merge(None, parse("## Files Modified\n- util.py: tweaks"), trail)
     assert result.filled_from_trail == ("a/util.py", "b/util.py")
 
 
 def test_file_entry_rejects_read_only():
     with pytest.raises(ValueError, match="read-only"):
-        FileEntry("a.py", "read")
+        ChangedFile("a.py", "read")
 
 
 def test_plain_text_goes_to_current_state():
@@ -253,7 +253,7 @@ def test_summary_rejects_bodies_that_would_not_round_trip():
 
 
 def test_merge_and_render_are_deterministic():
-    trail = [FileEntry("src/cache.py", "created", "LRU"), FileEntry("x.py", "modified")]
+    trail = [ChangedFile("src/cache.py", "created", "LRU"), ChangedFile("x.py", "modified")]
     outputs = {render(merged_three(trail)) for _ in range(5)}
     assert len(outputs) == 1
     assert render(merged_three(trail)).encode() == next(iter(outputs)).encode()

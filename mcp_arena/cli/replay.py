@@ -1,23 +1,24 @@
-"""Replay a transcript turn by turn through a fresh arena: what the dashboard would have said.
+"""Replay a transcript turn by turn through a fresh arena: what context_status would have said.
 
-A turn ends with the first event of each main-thread model response (for
-Claude Code, the assistant event that carries the request's usage; for
-formats without usage, every assistant event). After each turn the session's
-`context_status` is computed and printed next to the real usage: the real
-figure is the context the model was sent (input + cache read + cache
-creation), the arena's own count is the tokens it logged itself (what it would
-estimate without the transcript's usage).
+A turn ends with the first event of each main-thread model response
+(`feeds.turns`: for Claude Code, the assistant event that carries the
+request's usage; for formats without message ids, every assistant event).
+After each turn the session's `context_status` is computed and printed next to
+the real usage: the real figure is the context the model was sent
+(`feeds.claude_code.context_tokens`), the arena's own count is the tokens it
+logged itself (what it would estimate without the transcript's usage).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, TextIO
 
 from mcp_arena.core.events import EventDraft
-from mcp_arena.feeds import formats
 from mcp_arena.engine.transcript import UsageSampler
+from mcp_arena.feeds import formats
+from mcp_arena.feeds.turns import turns
 
 
 @dataclass(frozen=True)
@@ -31,29 +32,8 @@ class TurnRow:
     compactions: int
 
 
-def turns(drafts: Iterable[EventDraft]) -> Iterator[list[EventDraft]]:
-    """The events grouped into turns, each ending with the response that closes it."""
-    pending: list[EventDraft] = []
-    last_message = None
-    for draft in drafts:
-        pending.append(draft)
-        if _opens_response(draft, last_message):
-            last_message = draft.meta.get("message_id")
-            yield pending
-            pending = []
-    if pending:
-        yield pending
-
-
-def _opens_response(draft: EventDraft, last_message: Any) -> bool:
-    if draft.kind != "assistant" or draft.meta.get("sidechain"):
-        return False
-    message = draft.meta.get("message_id")
-    return message is None or message != last_message
-
-
 def replay(arena: Any, path: str, out: TextIO, session: str | None = None) -> list[TurnRow]:
-    from mcp_arena.core import status as dashboard
+    from mcp_arena.core.status import status as context_status
 
     session_id, drafts = _pick_session(path, session)
     arena.ensure_session(session_id, origin="import", label=str(path))
@@ -65,7 +45,7 @@ def replay(arena: Any, path: str, out: TextIO, session: str | None = None) -> li
         sampled = sampler.apply(turn)
         arena.append(session_id, sampled)
         with arena.locked(session_id) as ledger:
-            status = dashboard.status(ledger, arena.settings)
+            status = context_status(ledger, arena.settings)
         real = _real_usage(sampled)
         row = TurnRow(number, real, status.live_tokens, status.usage_pct, status.zone, status.advice, status.host_compactions)
         rows.append(row)

@@ -1,10 +1,21 @@
-"""Pydantic models of tool results (the structured content the server returns)."""
+"""Each tool's result: the pydantic model (the structured content the server returns) and, beside it,
+its `text()` — the text the model reads.
+
+Same state, same bytes: no clocks, stable order. `text()` is a method of every result model and
+reads nothing but the model's own fields.
+"""
 
 from __future__ import annotations
 
 from typing import Literal
 
 from pydantic import BaseModel
+
+UsageSource = Literal["reported", "transcript", "estimate"]
+Zone = Literal["below", "inside", "above"]
+Advice = Literal["keep working", "tag now", "squash now"]
+
+# ---------------------------------------------------------------- context_status
 
 
 class NextStage(BaseModel):
@@ -19,9 +30,9 @@ class StatusResult(BaseModel):
     used_tokens: int
     window_tokens: int
     usage_pct: float
-    source: Literal["reported", "transcript", "estimate"]
+    source: UsageSource
     source_note: str
-    zone: Literal["below", "inside", "above"]
+    zone: Zone
     zone_pct: tuple[float, float]  # the Goldilocks zone's bounds, in percent
     steps: int
     steps_since_tag: int
@@ -35,8 +46,35 @@ class StatusResult(BaseModel):
     squashes: int
     tokens_freed: int
     host_compactions: int
-    advice: Literal["keep working", "tag now", "squash now"]
+    advice: Advice
     advice_text: str
+
+    def text(self) -> str:
+        tag = f"'{self.last_tag}'" if self.last_tag else "none yet"
+        if self.next_stage:
+            stage = self.next_stage
+            pruning = f"Stage {stage.stage} ({stage.name}) at {stage.threshold_pct:g}% — {stage.tokens_away:,} tokens away"
+        else:
+            pruning = "Stage 3 (graded compression) reached — squash now"
+        turns = f"~{self.turns_left}" if self.turns_left is not None else "unknown (no steps yet)"
+        lines = [
+            f"[Context Dashboard] session {self.session}",
+            f"• Usage:           {self.usage_pct:.1f}% ({self.used_tokens:,} / {self.window_tokens:,} tokens) — source: {self.source}",
+            f"• Source note:     {self.source_note}",
+            f"• Zone:            {self.zone} the Goldilocks zone ({self.zone_pct[0]:g}–{self.zone_pct[1]:g}%)",
+            f"• Steps since tag: {self.steps_since_tag} (last: {tag}; {self.steps} steps in all)",
+            f"• Pruning:         {pruning}",
+            f"• Est. turns left: {turns} at ~{self.tokens_per_turn:,} tokens/turn",
+            f"• Squashed:        {self.squashes} range(s), {self.tokens_freed:,} tokens freed; "
+            f"arena live tokens {self.live_tokens:,} of {self.logged_tokens:,} logged",
+        ]
+        if self.host_compactions:
+            lines.append(f"• Host compactions: {self.host_compactions}")
+        lines.append(f"→ {self.advice.capitalize()}. {self.advice_text}")
+        return "\n".join(lines)
+
+
+# ---------------------------------------------------------------- tag
 
 
 class TagResult(BaseModel):
@@ -45,6 +83,17 @@ class TagResult(BaseModel):
     seq: int
     note: str
     tags: list[str]
+
+    def text(self) -> str:
+        note = f" — {self.note}" if self.note else ""
+        return (
+            f"Tagged '{self.name}' at seq {self.seq}{note}.\n"
+            f"Tags in session {self.session}: {', '.join(self.tags)}.\n"
+            f"When this stretch of work is done, call squash(summary=...) to release everything after '{self.name}'."
+        )
+
+
+# ---------------------------------------------------------------- squash
 
 
 class SquashResult(BaseModel):
@@ -61,6 +110,23 @@ class SquashResult(BaseModel):
     notes: list[str]
     anchored_summary: str
 
+    def text(self) -> str:
+        lines = [
+            f"Squashed seq {self.from_seq}–{self.to_seq} after tag '{self.tag}' ({self.events} events): "
+            f"{self.tokens_before:,} → {self.tokens_after:,} tokens ({self.tokens_freed:,} freed).",
+            f"The raw range stays in the log: memory_search(query, scope=\"squashed\") recalls it; backup tag '{self.backup_tag}'.",
+        ]
+        if self.filled_from_trail:
+            lines.append("Filled in from the artifact trail (your summary did not mention them): " + ", ".join(self.filled_from_trail))
+        lines.extend(self.notes)
+        lines.append("")
+        lines.append("Anchored summary of the session:")
+        lines.append(self.anchored_summary)
+        return "\n".join(lines)
+
+
+# ---------------------------------------------------------------- load_skill
+
 
 class SkillInfo(BaseModel):
     name: str
@@ -74,6 +140,21 @@ class SkillResult(BaseModel):
     catalog: list[SkillInfo]
     guide: str | None
     message: str
+
+    def text(self) -> str:
+        """The guide when one was loaded, else the message and the catalog, one line per skill."""
+        if self.guide is not None:
+            return self.guide
+        lines = [self.message, ""]
+        for info in self.catalog:
+            covers = f" (paged with: {', '.join(info.covers)})" if info.covers else ""
+            lines.append(f"- {info.name}: {info.description}{covers}")
+        lines.append("")
+        lines.append("Call load_skill(name=...) for a full guide.")
+        return "\n".join(lines)
+
+
+# ---------------------------------------------------------------- memory_search
 
 
 class SearchHit(BaseModel):
@@ -98,14 +179,54 @@ class SearchResult(BaseModel):
     not_embedded: int
     truncated: bool
 
+    def text(self) -> str:
+        filters = self._filters()
+        if not self.hits:
+            widen = "scope=\"all\"" if filters == f"scope {self.scope}" else "fewer filters"
+            return (
+                f"No matches for {self.query!r} ({filters}) in session {self.session} ({self.mode}). "
+                f"Try other words, or {widen}."
+            )
+        lines = [f"{len(self.hits)} match(es) for {self.query!r} ({filters}, {self.mode}):"]
+        for hit in self.hits:
+            tool = f" {hit.tool}" if hit.tool else ""
+            lines.append(f"[seq {hit.seq}] {hit.kind}{tool} — {hit.where}")
+            lines.append(f"  {hit.snippet}")
+        if self.not_embedded:
+            lines.append(f"({self.not_embedded} newest events not embedded yet: matched by full text only.)")
+        if self.truncated:
+            lines.append("(More matches were cut to stay within the token budget: narrow the query or lower limit.)")
+        return "\n".join(lines)
 
-class FileEntry(BaseModel):
+    def _filters(self) -> str:
+        parts = [f"scope {self.scope}"]
+        if self.kinds:
+            parts.append("kinds " + "/".join(self.kinds))
+        if self.tools:
+            parts.append("tools " + "/".join(self.tools))
+        if self.from_seq is not None or self.to_seq is not None:
+            low = "" if self.from_seq is None else self.from_seq
+            high = "" if self.to_seq is None else self.to_seq
+            parts.append(f"seq {low}–{high}")
+        return ", ".join(parts)
+
+
+# ---------------------------------------------------------------- artifact_index
+
+
+class FileActivity(BaseModel):
+    """What the session did to one file, as artifact_index lists it (the newest seqs and notes only)."""
+
     path: str
     actions: list[str]
     latest_seq: int
     count: int
     seqs: list[int]
     notes: list[str]
+
+    def line(self) -> str:
+        notes = f" — {'; '.join(self.notes)}" if self.notes else ""
+        return f"  {self.path} [{'+'.join(self.actions)}] latest seq {self.latest_seq}, {self.count}× (seqs {', '.join(map(str, self.seqs))}){notes}"
 
 
 class ArtifactResult(BaseModel):
@@ -114,7 +235,25 @@ class ArtifactResult(BaseModel):
     path_filter: str | None
     action_filter: str | None
     totals: dict[str, int]  # files per group; each list holds at most the newest `artifact_max_entries`
-    created: list[FileEntry]
-    modified: list[FileEntry]
-    read_only: list[FileEntry]
-    deleted: list[FileEntry]
+    created: list[FileActivity]
+    modified: list[FileActivity]
+    read_only: list[FileActivity]
+    deleted: list[FileActivity]
+
+    def text(self) -> str:
+        filters = [f for f in (self.path_filter and f"path {self.path_filter}", self.action_filter and f"action {self.action_filter}") if f]
+        header = f"Artifact trail of session {self.session}" + (f" ({', '.join(filters)})" if filters else "")
+        lines = [header + (f"; recorded {self.recorded} action(s)" if self.recorded else "") + ":"]
+        groups = (("Created", "created"), ("Modified", "modified"), ("Read only", "read_only"), ("Deleted", "deleted"))
+        cut = False
+        for title, name in groups:
+            entries, total = getattr(self, name), self.totals[name]
+            shown = f", the {len(entries)} most recent shown" if len(entries) < total else ""
+            cut = cut or len(entries) < total
+            lines.append(f"{title} ({total}{shown}):")
+            lines.extend(entry.line() for entry in entries)
+        if not any(self.totals.values()):
+            lines.append("No files yet. Call artifact_index(record=[{path, action, note}]) after you create, change or read a file.")
+        if cut:
+            lines.append("Narrow the list with path=\"src/**/*.py\" (a glob) or action=\"modified\".")
+        return "\n".join(lines)

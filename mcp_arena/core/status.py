@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from mcp_arena.config import Settings
 from mcp_arena.core.ledger import Ledger, UsageSample
-from mcp_arena.core.results import NextStage, StatusResult
+from mcp_arena.core.results import Advice, NextStage, StatusResult, UsageSource, Zone
 
 STAGE_NAMES = {1: "soft trim", 2: "hard clear", 3: "graded compression"}
 
@@ -14,11 +14,12 @@ ESTIMATE_BLIND_SPOTS = (
 )
 
 
-def usage_figure(ledger: Ledger, settings: Settings) -> tuple[int, int, str, str]:
+def usage_figure(ledger: Ledger, settings: Settings) -> tuple[int, int, UsageSource, str]:
     """(used, window, source, note): the best figure the arena has for the host's window."""
     sample = ledger.samples[-1] if ledger.samples else None
     if sample is not None and (sample.source == "transcript" or sample.seq == ledger.last_seq):
-        return sample.used, sample.window, sample.source, _fresh_note(sample)
+        source: UsageSource = "transcript" if sample.source == "transcript" else "reported"  # the only two a sample has
+        return sample.used, sample.window, source, _fresh_note(sample)
     if sample is not None:
         grown = ledger.live_tokens() - sample.live_at
         note = ESTIMATE_BLIND_SPOTS.format(since=f" since the {sample.source} figure at seq {sample.seq}")
@@ -35,7 +36,7 @@ def _fresh_note(sample: UsageSample) -> str:
     )
 
 
-def zone_of(fraction: float, settings: Settings) -> str:
+def zone_of(fraction: float, settings: Settings) -> Zone:
     if fraction < settings.zone_low:
         return "below"
     if fraction <= settings.zone_high:
@@ -65,7 +66,7 @@ def turns_left(used: int, window: int, per_turn: float, settings: Settings) -> i
     return max(int(headroom // per_turn), 0)
 
 
-def advise(fraction: float, steps_since_tag: int, has_tag: bool, settings: Settings) -> tuple[str, str]:
+def advise(fraction: float, steps_since_tag: int, has_tag: bool, settings: Settings) -> tuple[Advice, str]:
     squashable = has_tag and steps_since_tag > 0
     if fraction > settings.zone_high and squashable:
         return "squash now", (

@@ -79,8 +79,8 @@ _RENDER_LEVEL = 2
 
 
 @dataclass(frozen=True)
-class FileEntry:
-    """One file of the artifact trail, as the summary needs it."""
+class ChangedFile:
+    """A file the session created, modified or deleted, as Files Modified names it (from the artifact trail)."""
 
     path: str
     action: str  # created | modified | deleted
@@ -89,11 +89,11 @@ class FileEntry:
     def __post_init__(self) -> None:
         if self.action not in TRAIL_ACTIONS:
             raise ValueError(
-                f"FileEntry action {self.action!r} is not one of {', '.join(TRAIL_ACTIONS)}; "
+                f"ChangedFile action {self.action!r} is not one of {', '.join(TRAIL_ACTIONS)}; "
                 "read-only files do not belong in Files Modified"
             )
         if not self.path.strip():
-            raise ValueError("FileEntry path is empty; pass the file's path")
+            raise ValueError("ChangedFile path is empty; pass the file's path")
 
 
 @dataclass(frozen=True)
@@ -259,10 +259,13 @@ def _demote_headings(lines: list[str]) -> list[str]:
     if not present or min(present) > _RENDER_LEVEL:
         return lines
     shift = _RENDER_LEVEL + 1 - min(present)
-    return [
-        f"{'#' * min(6, level + shift)} {_ATX_HEADING.match(line.strip()).group(2)}" if level else line
-        for line, level in zip(lines, levels)
-    ]
+    return [_deepened(line, level + shift) if level else line for line, level in zip(lines, levels)]
+
+
+def _deepened(line: str, level: int) -> str:
+    """A `#` heading line written at `level` (at most 6)."""
+    match = _ATX_HEADING.match(line.strip())
+    return f"{'#' * min(6, level)} {match.group(2)}" if match else line
 
 
 def _atx_level(line: str) -> int:
@@ -350,7 +353,7 @@ def _check_body(section: str, body: str) -> None:
 def merge(
     previous: AnchoredSummary | None,
     new: AnchoredSummary,
-    trail_files: Iterable[FileEntry] = (),
+    trail_files: Iterable[ChangedFile] = (),
 ) -> MergeResult:
     """Merge `new` into `previous` section by section (rules in the module doc),
     then complete Files Modified from `trail_files` (kept in the given order)."""
@@ -389,7 +392,7 @@ def _accumulate(older: tuple[str, ...], newer: tuple[str, ...], key: Callable[[s
     return tuple(by_key.values())
 
 
-def _fill_from_trail(items: tuple[str, ...], trail: list[FileEntry]) -> tuple[tuple[str, ...], list[str]]:
+def _fill_from_trail(items: tuple[str, ...], trail: list[ChangedFile]) -> tuple[tuple[str, ...], list[str]]:
     trail_by_path = {normalise_path_key(entry.path): entry for entry in trail}
     agent_items = [item for item in items if not _is_trail_bullet(item) or file_key(item) not in trail_by_path]
     mentioned = _mentioned_paths([file_key(item) for item in agent_items], list(trail_by_path))
@@ -421,7 +424,7 @@ def _mentioned_paths(bullet_keys: list[str], trail_paths: list[str]) -> set[str]
     return mentioned
 
 
-def trail_bullet(entry: FileEntry) -> str:
+def trail_bullet(entry: ChangedFile) -> str:
     note = f"; {' '.join(entry.note.split())}" if entry.note.strip() else ""
     return f"{normalise_path_key(entry.path)}: {entry.action}{note} {TRAIL_MARKER}"
 

@@ -1,7 +1,7 @@
 """The artifact trail as the engine keeps it: records in LanceDB, extraction from tool calls, the index.
 
-Which files a tool call touches is `artifacts.extract`'s business; how a file's
-actions combine (created then modified stays created) is `artifacts.fold`'s.
+Which files a tool call touches is `core.extract`'s business; how a file's
+actions combine (created then modified stays created) is `core.artifacts.fold`'s.
 This module validates what callers send, stores rows, and answers queries.
 """
 
@@ -13,21 +13,19 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from mcp_arena.core import artifacts
-
-from mcp_arena.core import render
 from mcp_arena.config import Settings
-from mcp_arena.errors import InvalidArgument
+from mcp_arena.core import artifacts, extract
 from mcp_arena.core.events import Event
+from mcp_arena.core.extract import ACTIONS
 from mcp_arena.core.ledger import Ledger
-from mcp_arena.core.results import ArtifactResult, FileEntry
+from mcp_arena.core.limits import MAX_NOTE_CHARS
+from mcp_arena.core.results import ArtifactResult, FileActivity
+from mcp_arena.core.summary import ChangedFile
 from mcp_arena.engine.store import Store
-from mcp_arena.core.summary import FileEntry as SummaryFileEntry
+from mcp_arena.errors import InvalidArgument
 
-ACTIONS = ("created", "modified", "read", "deleted")
 MAX_RECORDS = 100
 MAX_PATH_CHARS = 4_096
-MAX_NOTE_CHARS = 500
 
 
 class Trail:
@@ -35,11 +33,11 @@ class Trail:
         self.store = store
         self.settings = settings
         try:
-            artifacts.validate_mappings(settings.artifact_mappings)
+            extract.validate_mappings(settings.artifact_mappings)
         except ValueError as exc:
             raise InvalidArgument(f"MCP_ARENA_ARTIFACT_MAPPINGS: {exc}") from exc
         # SWE-agent's `edit` applies to the file opened last: remember it per session (in memory).
-        self._editors: dict[str, artifacts.EditorState] = {}
+        self._editors: dict[str, extract.EditorState] = {}
         self._cache: dict[str, list[artifacts.ArtifactRecord]] = {}  # per session, in seq order
         self._folded: dict[str, tuple[int, dict[str, artifacts.FileStatus]]] = {}  # (records folded, result)
 
@@ -71,8 +69,8 @@ class Trail:
             if event.kind != "tool_call" or not event.tool:
                 continue
             arguments = _arguments(event.text)
-            editor = self._editors.setdefault(session, artifacts.EditorState())
-            found_actions = artifacts.extract(
+            editor = self._editors.setdefault(session, extract.EditorState())
+            found_actions = extract.extract(
                 event.tool, arguments, cwd=cwd, extra_mappings=self.settings.artifact_mappings, state=editor
             )
             for found in found_actions:
@@ -108,9 +106,9 @@ class Trail:
             if (seq_min is None or r.seq >= seq_min) and (seq_max is None or r.seq <= seq_max)
         ]
 
-    def changed_files(self, session: str, from_seq: int, to_seq: int) -> list[SummaryFileEntry]:
+    def changed_files(self, session: str, from_seq: int, to_seq: int) -> list[ChangedFile]:
         """Files created, modified or deleted inside a range, for Files Modified of a squash."""
-        return artifacts.summary_entries(artifacts.fold(self.records(session, from_seq, to_seq)))
+        return artifacts.changed_files(artifacts.fold(self.records(session, from_seq, to_seq)))
 
     def index_body(self, ledger: Ledger, seq: int, records: Sequence[dict[str, Any]], path: str | None, action: str | None) -> tuple[str, ArtifactResult]:
         if action is not None and action not in ACTIONS:
@@ -128,9 +126,9 @@ class Trail:
             path_filter=path,
             action_filter=action,
             totals={name: len(statuses) for name, statuses in groups.items()},
-            **{name: _entries(_newest(statuses, limit)) for name, statuses in groups.items()},
+            **{name: _activities(_newest(statuses, limit)) for name, statuses in groups.items()},
         )
-        return render.artifacts(result), result
+        return result.text(), result
 
 
 def _record(row: dict[str, Any]) -> artifacts.ArtifactRecord:
@@ -147,9 +145,9 @@ def _newest(statuses: Sequence[Any], limit: int) -> list[Any]:
     return sorted(recent, key=lambda s: s.path)
 
 
-def _entries(statuses: Sequence[Any]) -> list[FileEntry]:
+def _activities(statuses: Sequence[Any]) -> list[FileActivity]:
     return [
-        FileEntry(
+        FileActivity(
             path=s.path,
             actions=list(s.actions),
             latest_seq=max(s.seqs, default=-1),

@@ -2,10 +2,11 @@
 
 Transcript parsers (pure Python, no MCP, no LanceDB), one per agent:
 
-- `claude_code`  Claude Code session JSONL → events; `turn_usage` (exact context size per API request)
+- `claude_code`  Claude Code session JSONL → events; `turn_usage`, `context_tokens` (exact context size per API request)
 - `swe_agent`    SWE-agent `.traj` → events; `parse_action` for command lines
 - `openhands`    OpenHands event lists / evaluation JSONL → events, one session per record
 - `formats`      `detect`, `read_sessions`, `read_any`, `session_ids` over all three
+- `turns`        over all three: where a model turn opens, which user event is a request
 
 The live transcript feed:
 

@@ -29,30 +29,42 @@ Decisions:
 - Sidechain lines (subagents) are kept with `meta["sidechain"] = True` and the
   `agent_id`; their usage is a different context window and `turn_usage`
   leaves it out unless asked.
+- The size of the context a request sent is `context_tokens(usage)`: fresh
+  input plus cache reads plus cache writes (output is not part of it). Which
+  events open a turn is `turns.py`'s business, for every format.
 """
 
 from __future__ import annotations
 
 import logging
 from collections import Counter, OrderedDict
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from mcp_arena.core.events import EventDraft
 from mcp_arena.feeds.common import args_json, decode_json_line, flatten_content, unix_seconds
+from mcp_arena.feeds.turns import is_model_response
 
 log = logging.getLogger(__name__)
 
-USAGE_FIELDS = ("input_tokens", "cache_read_input_tokens", "cache_creation_input_tokens", "output_tokens")
-SYNTHETIC_MODEL = "<synthetic>"  # Claude Code's own error messages, not an API response
+CONTEXT_FIELDS = ("input_tokens", "cache_read_input_tokens", "cache_creation_input_tokens")
+USAGE_FIELDS = (*CONTEXT_FIELDS, "output_tokens")
 TOOL_USE_BLOCKS = ("tool_use", "server_tool_use", "mcp_tool_use")
 SKIPPED_BLOCKS = ("thinking", "redacted_thinking")
 # Bounds of the parser's memory of earlier lines (tool names by call id, usage
 # already emitted): enough for any response in flight, small enough to persist.
 MAX_REMEMBERED_CALLS = 512
 MAX_REMEMBERED_MESSAGES = 64
+
+
+def context_tokens(usage: Mapping[str, Any]) -> int:
+    """The size of the context one request sent: fresh input plus cache reads and writes.
+
+    With prompt caching most of a request is a cache read, so `input_tokens`
+    alone is a few tokens; missing or null fields count as 0."""
+    return sum(int(usage.get(name) or 0) for name in CONTEXT_FIELDS)
 
 
 @dataclass(frozen=True)
@@ -73,7 +85,7 @@ class TurnUsage:
     @property
     def context_tokens(self) -> int:
         """The size of the context the model was sent in this turn."""
-        return self.input_tokens + self.cache_read_input_tokens + self.cache_creation_input_tokens
+        return context_tokens(vars(self))
 
 
 def session_id_of(line: dict[str, Any]) -> str | None:
@@ -337,7 +349,8 @@ def read_transcript(path: str | Path, source: str = "import") -> Iterator[EventD
 
 
 def turn_usage(events: Iterable[EventDraft], include_sidechain: bool = False) -> list[TurnUsage]:
-    """Usage per API request, in the order the requests appear.
+    """Usage per API request (per turn, see `turns.py`; with `include_sidechain`
+    the subagents' requests too), in the order the requests appear.
 
     A later usage of the same message id replaces the earlier one (the final
     `output_tokens` arrives on a later line; the input side never changes).
@@ -346,11 +359,9 @@ def turn_usage(events: Iterable[EventDraft], include_sidechain: bool = False) ->
     turns: dict[str, TurnUsage] = {}
     for event in events:
         usage = event.meta.get("usage")
-        if not isinstance(usage, dict) or event.meta.get("model") == SYNTHETIC_MODEL:
+        if not isinstance(usage, dict) or not is_model_response(event, subagents=include_sidechain):
             continue
         sidechain = bool(event.meta.get("sidechain"))
-        if sidechain and not include_sidechain:
-            continue
         message_id = str(event.meta.get("message_id") or "")
         earlier = turns.get(message_id)
         turns[message_id] = TurnUsage(

@@ -23,11 +23,9 @@ from itertools import islice
 from pathlib import Path
 from typing import Any
 
-from mcp_arena.errors import InvalidArgument
 from mcp_arena.core.events import EventDraft
-from mcp_arena.feeds import claude_code
-from mcp_arena.feeds import openhands
-from mcp_arena.feeds import swe_agent
+from mcp_arena.errors import InvalidArgument
+from mcp_arena.feeds import claude_code, openhands, swe_agent
 
 FORMATS = ("claude-code", "swe-agent", "openhands")
 CLAUDE_LINE_TYPES = frozenset(

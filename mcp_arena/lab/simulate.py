@@ -2,12 +2,14 @@
 
     mcp-arena simulate PATH… [--policy none,host95,arena] [--window auto|N] [--cache-weight 0.1] [--out DIR]
 
-A turn is one model request. The context is a list of blocks — the tokens
-added between two requests — behind a fixed system prefix. For Claude Code
-the per-request prompt size is exact (`message.usage`: input + cache read +
-cache creation), and a block is the growth between two requests; for
-SWE-agent and OpenHands the prompt is estimated by counting the tokens of the
-messages (o200k_base), and the output says so.
+A turn is one model request (`feeds.turns`). The context is a list of blocks —
+the tokens added between two requests — behind a fixed system prefix. For
+Claude Code the per-request prompt size is exact (`message.usage`, read by
+`feeds.claude_code.context_tokens`: input + cache read + cache creation), and
+a block is the growth between two requests; for SWE-agent and OpenHands the
+prompt is estimated by counting the tokens of the messages (o200k_base), and
+the output says so. A turn opens a task when a user request
+(`feeds.turns.is_user_request`) came before it.
 
 Policies:
 
@@ -36,6 +38,8 @@ from pathlib import Path
 from typing import Any
 
 from mcp_arena.core.events import EventDraft
+from mcp_arena.feeds.claude_code import context_tokens
+from mcp_arena.feeds.turns import is_user_request, opens_turn
 
 POLICIES = ("none", "host95", "arena")
 HOST_THRESHOLD = 0.95
@@ -84,19 +88,19 @@ class Outcome:
 
 
 def workload(label: str, session: str, drafts: list[EventDraft], count) -> Workload:
-    """The turns of a session: Claude Code requests by their usage, else one request per assistant event."""
+    """The turns of a session, each sized by its logged usage when the transcript has it (Claude Code),
+    else by the tokens of the events since the previous turn."""
     exact = any(isinstance(d.meta.get("usage"), dict) and not d.meta.get("sidechain") for d in drafts)
     turns: list[Turn] = []
-    pending, opens, previous_prompt, seen_ids = 0, False, None, set()
+    pending, opens, previous_prompt, previous_message = 0, False, None, None
     system = 0
     for draft in drafts:
         if draft.meta.get("sidechain"):
             continue  # a subagent's turns run in its own context window
-        usage = draft.meta.get("usage") if exact else None
-        is_request = (usage is not None and draft.meta.get("message_id") not in seen_ids) if exact else draft.kind == "assistant"
-        if is_request:
-            seen_ids.add(draft.meta.get("message_id"))
-            prompt = _prompt_of(usage) if usage else None
+        if opens_turn(draft, previous_message):
+            previous_message = draft.meta.get("message_id")
+            usage = draft.meta.get("usage") if exact else None
+            prompt = context_tokens(usage) if usage else None
             if prompt is not None and previous_prompt is None:
                 system = max(prompt - pending, 0)
             added = prompt - previous_prompt if prompt is not None and previous_prompt is not None and prompt >= previous_prompt else pending
@@ -104,15 +108,10 @@ def workload(label: str, session: str, drafts: list[EventDraft], count) -> Workl
             turns.append(Turn(added=added, opens_task=opens, logged_prompt=prompt, logged_cached=cached))
             previous_prompt = prompt if prompt is not None else previous_prompt
             pending, opens = 0, False
-        if draft.kind == "user" and draft.text.strip() and not draft.text.startswith(("<", "[Request")):
-            opens = True
+        opens = opens or is_user_request(draft)
         pending += count(draft.text)
     compactions = sum(1 for d in drafts if d.kind == "compaction")
     return Workload(label, session, system, turns, exact, compactions)
-
-
-def _prompt_of(usage: dict[str, Any]) -> int:
-    return int(usage.get("input_tokens", 0)) + int(usage.get("cache_read_input_tokens", 0)) + int(usage.get("cache_creation_input_tokens", 0))
 
 
 # -- policies ----------------------------------------------------------------------------------------

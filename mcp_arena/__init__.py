@@ -3,15 +3,14 @@
 The public surface: `Settings`, `Arena` (the engine, no MCP in it), `build_server`
 (the MCP server over it) and the error tree in `mcp_arena.errors`. Names are
 imported on first use: importing LanceDB takes well over a second, and the
-server answers `initialize` before it needs it.
+server answers `initialize` before it needs it. `__version__` is read from the
+installed package's metadata.
 """
 
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING
-
-__version__ = "0.1.0"
+from typing import TYPE_CHECKING, Any
 
 __all__ = ["Arena", "ArenaError", "Reply", "Settings", "__version__", "build_server"]
 
@@ -24,13 +23,19 @@ _WHERE = {
 }
 
 if TYPE_CHECKING:
-    from mcp_arena.__init__.arena import Arena, Reply
-    from mcp_arena.__init__.config import Settings
-    from mcp_arena.__init__.errors import ArenaError
-    from mcp_arena.__init__.server import build_server
+    from mcp_arena.config import Settings
+    from mcp_arena.engine.arena import Arena, Reply
+    from mcp_arena.errors import ArenaError
+    from mcp_arena.server import build_server
+
+    __version__: str
 
 
-def __getattr__(name: str):
+def __getattr__(name: str) -> Any:
+    if name == "__version__":
+        from importlib.metadata import version
+
+        return version("mcp-arena")
     if name in _WHERE:
         return getattr(importlib.import_module(_WHERE[name]), name)
     raise AttributeError(f"module 'mcp_arena' has no attribute {name!r}")

@@ -1,25 +1,35 @@
 """build_server(settings) -> MCPServer: six thin tool wrappers over the engine.
 
-Instructions, tool names, descriptions and schemas are fixed when the server is
-built and never change within the process: they are the host's system prompt.
+Each wrapper is one line: it calls the arena's method of the same name with the
+tool's arguments, this connection's key and the session, and turns the `Reply`
+into a `CallToolResult`. Instructions, tool names, descriptions and schemas are
+fixed when the server is built and never change within the process: they are
+the host's system prompt. The tools are built once with the SDK's
+`Tool.from_function`, their input schemas compacted (`schemas.compact`), and
+handed to `MCPServer(tools=...)`.
+
+Nothing here imports the engine at module level: the lifespan starts the arena
+on a thread (`ArenaStarter`), so `initialize` is answered before LanceDB loads.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from importlib.metadata import version
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.mcpserver.tools import Tool
 from mcp.types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import BaseModel, Field
-
-from mcp_arena import __version__
 
 from mcp_arena import schemas
 from mcp_arena.config import Settings
 from mcp_arena.core.skills import builtin_skills_dir, load_catalog
+from mcp_arena.core.tools import ToolName
 
 if TYPE_CHECKING:
     from mcp_arena.engine.arena import Arena, Reply
@@ -44,33 +54,15 @@ class FileRecord(BaseModel):
     note: str | None = None
 
 
-def to_result(reply: Reply) -> CallToolResult:
-    return CallToolResult(
-        content=[TextContent(type="text", text=reply.text)],
-        structured_content=reply.structured,
-        is_error=reply.is_error,
-    )
+# -- starting the arena ------------------------------------------------------------------------------
 
 
-def connection_key(ctx: Context) -> str:
-    """Which connection a call came on: the HTTP session id when there is one, else the process."""
-    request = getattr(ctx.request_context, "request", None)
-    headers = getattr(request, "headers", None)
-    if headers is not None:
-        session_id = headers.get("mcp-session-id")
-        if session_id:
-            return session_id
-    query = getattr(request, "query_params", None)
-    if query is not None and query.get("session_id"):
-        return query["session_id"]
-    return ""
-
-
-class Engine:
-    """The arena, built off the event loop at start so `initialize` is answered before LanceDB is loaded."""
+class ArenaStarter:
+    """Builds the arena off the event loop at start, so `initialize` is answered before LanceDB is loaded."""
 
     def __init__(self, settings: Settings, arena: Arena | None = None):
-        self._arena, self._error = arena, None
+        self._arena = arena
+        self._error: BaseException | None = None
         self._ready = threading.Event()
         if arena is None:
             threading.Thread(target=self._build, args=(settings,), name="arena-start", daemon=True).start()
@@ -90,9 +82,11 @@ class Engine:
             self._arena.prepare_for_calls()
 
     def get(self) -> Arena:
+        """The arena, waiting for its start; raises if it could not start."""
         self._ready.wait()
         if self._error is not None:
             raise RuntimeError(f"the arena could not start: {self._error}") from self._error
+        assert self._arena is not None
         return self._arena
 
     def close(self) -> None:
@@ -101,125 +95,154 @@ class Engine:
             self._arena.close()
 
 
-def engine(ctx: Context) -> Arena:
-    return ctx.request_context.lifespan_context["engine"].get()
+@dataclass(frozen=True)
+class ServerState:
+    """What the lifespan yields to every call: the arena being started."""
+
+    arena: ArenaStarter
 
 
-def build_server(settings: Settings | None = None, arena: Arena | None = None) -> MCPServer:
+ArenaContext = Context[ServerState, Any]
+
+
+def arena_of(ctx: ArenaContext) -> Arena:
+    return ctx.request_context.lifespan_context.arena.get()
+
+
+def connection_key(ctx: ArenaContext) -> str:
+    """Which connection a call came on: the HTTP session id when there is one, else the process."""
+    request = getattr(ctx.request_context, "request", None)
+    headers = getattr(request, "headers", None)
+    if headers is not None:
+        session_id = headers.get("mcp-session-id")
+        if session_id:
+            return str(session_id)
+    query = getattr(request, "query_params", None)
+    if query is not None and query.get("session_id"):
+        return str(query["session_id"])
+    return ""
+
+
+def to_result(reply: Reply) -> CallToolResult:
+    return CallToolResult(
+        content=[TextContent(type="text", text=reply.text)],
+        structured_content=reply.structured,
+        is_error=reply.is_error,
+    )
+
+
+# -- the six tools -----------------------------------------------------------------------------------
+
+
+def context_status(
+    ctx: ArenaContext,
+    session: SessionArg = None,
+    used_tokens: Annotated[int | None, Field(description="tokens in your context now, if your host shows it")] = None,
+    window_tokens: Annotated[int | None, Field(description="your context window size")] = None,
+) -> CallToolResult:
+    """Context dashboard: usage and its source, Goldilocks zone, steps since last tag, next pruning stage, turns left, advice."""
+    return to_result(arena_of(ctx).context_status(used_tokens, window_tokens, session=session, connection=connection_key(ctx)))
+
+
+def tag(
+    ctx: ArenaContext,
+    name: Annotated[str, Field(description="tag name, [A-Za-z0-9._-]{1,64}")],
+    note: Annotated[str | None, Field(description="what starts here")] = None,
+    session: SessionArg = None,
+) -> CallToolResult:
+    """Name the current position in the log: a subtask starts here. squash releases everything after it."""
+    return to_result(arena_of(ctx).tag(name, note, session=session, connection=connection_key(ctx)))
+
+
+def squash(
+    ctx: ArenaContext,
+    summary: Annotated[str, Field(description="markdown: Session Intent, Files Modified, Decisions Made, Current State, Next Steps")],
+    from_tag: Annotated[str | None, Field(description="tag to squash from; default the last tag")] = None,
+    session: SessionArg = None,
+) -> CallToolResult:
+    """Release the range from a tag to now into your summary; merged into the session's anchored summary, which is returned. The raw range stays searchable."""
+    return to_result(arena_of(ctx).squash(summary, from_tag, session=session, connection=connection_key(ctx)))
+
+
+def load_skill(
+    ctx: ArenaContext,
+    name: Annotated[str | None, Field(description="skill name")] = None,
+    session: SessionArg = None,
+) -> CallToolResult:
+    """Skill guides, paged on demand. No name: the catalog. With a name: its full guide."""
+    return to_result(arena_of(ctx).load_skill(name, session=session, connection=connection_key(ctx)))
+
+
+def memory_search(
+    ctx: ArenaContext,
+    query: Annotated[str, Field(description="what to recall, in words")],
+    limit: Annotated[int, Field(description="max hits")] = 5,
+    scope: Annotated[str, Field(description="all | squashed | live")] = "all",
+    kinds: Annotated[list[str] | None, Field(description="only these kinds, e.g. tool_result, assistant, summary")] = None,
+    tools: Annotated[list[str] | None, Field(description="only events of these tools, e.g. Bash")] = None,
+    from_seq: Annotated[int | None, Field(description="only seq >= this")] = None,
+    to_seq: Annotated[int | None, Field(description="only seq <= this")] = None,
+    session: SessionArg = None,
+) -> CallToolResult:
+    """Recall from this session's log by meaning and keywords (page-in after a squash or compaction, not every turn)."""
+    return to_result(
+        arena_of(ctx).memory_search(query, limit, scope, kinds, tools, from_seq, to_seq, session=session, connection=connection_key(ctx))
+    )
+
+
+def artifact_index(
+    ctx: ArenaContext,
+    record: Annotated[list[FileRecord] | None, Field(description="file actions to record")] = None,
+    path: Annotated[str | None, Field(description="path glob filter")] = None,
+    action: Annotated[str | None, Field(description="created | modified | read | deleted")] = None,
+    session: SessionArg = None,
+) -> CallToolResult:
+    """Files created, modified, only read or deleted in this session; record actions, filter by glob and action."""
+    records = [r.model_dump(exclude_none=True) for r in record or []]
+    return to_result(arena_of(ctx).artifact_index(records, path, action, session=session, connection=connection_key(ctx)))
+
+
+# name -> (wrapper, annotations), in the order tools/list shows them
+TOOLS: dict[ToolName, tuple[Callable[..., CallToolResult], ToolAnnotations]] = {
+    ToolName.CONTEXT_STATUS: (context_status, READ_ONLY),
+    ToolName.TAG: (tag, WRITES),
+    ToolName.SQUASH: (squash, WRITES),
+    ToolName.LOAD_SKILL: (load_skill, READ_ONLY),
+    ToolName.MEMORY_SEARCH: (memory_search, READ_ONLY),
+    ToolName.ARTIFACT_INDEX: (artifact_index, WRITES),
+}
+
+
+def build_tools() -> list[Tool]:
+    """The six tools as the SDK registers them, each advertising its compacted input schema."""
+    tools = []
+    for name, (wrapper, hints) in TOOLS.items():
+        tool = Tool.from_function(wrapper, name=name.value, annotations=hints)
+        tools.append(tool.model_copy(update={"parameters": schemas.compact(tool.parameters)}))
+    return tools
+
+
+# -- the server --------------------------------------------------------------------------------------
+
+
+def build_server(settings: Settings | None = None, arena: Arena | None = None) -> MCPServer[ServerState]:
     """The MCP server. Pass an `arena` to share one engine (tests, the bench); else one is made at start."""
     settings = settings or Settings()
     catalog = load_catalog(builtin_skills_dir(), settings.skill_dirs)
 
     @asynccontextmanager
-    async def lifespan(_server: MCPServer) -> AsyncIterator[dict[str, Any]]:
-        started = Engine(settings, arena)
+    async def lifespan(_server: MCPServer[ServerState]) -> AsyncIterator[ServerState]:
+        starter = ArenaStarter(settings, arena)
         try:
-            yield {"engine": started}
+            yield ServerState(arena=starter)
         finally:
             if arena is None:
-                started.close()
+                starter.close()
 
-    server = MCPServer(
+    return MCPServer(
         "mcp-arena",
         instructions=INSTRUCTIONS.format(skills=catalog.one_liners()),
-        version=__version__,
+        version=version("mcp-arena"),
         lifespan=lifespan,
+        tools=build_tools(),
     )
-
-    @server.tool(annotations=READ_ONLY)
-    def context_status(
-        ctx: Context,
-        session: SessionArg = None,
-        used_tokens: Annotated[int | None, Field(description="tokens in your context now, if your host shows it")] = None,
-        window_tokens: Annotated[int | None, Field(description="your context window size")] = None,
-    ) -> CallToolResult:
-        """Context dashboard: usage and its source, Goldilocks zone, steps since last tag, next pruning stage, turns left, advice."""
-        arena_ = engine(ctx)
-        key = connection_key(ctx)
-        arguments = _given(session=session, used_tokens=used_tokens, window_tokens=window_tokens)
-        return to_result(
-            arena_.call(
-                session,
-                "context_status",
-                arguments,
-                arena_.status_body,
-                connection=key,
-                prepare=lambda: arena_.reported_usage(used_tokens, window_tokens, session, key),
-            )
-        )
-
-    @server.tool(annotations=WRITES)
-    def tag(
-        ctx: Context,
-        name: Annotated[str, Field(description="tag name, [A-Za-z0-9._-]{1,64}")],
-        note: Annotated[str | None, Field(description="what starts here")] = None,
-        session: SessionArg = None,
-    ) -> CallToolResult:
-        """Name the current position in the log: a subtask starts here. squash releases everything after it."""
-        arena_ = engine(ctx)
-        arguments = _given(name=name, note=note, session=session)
-        return to_result(arena_.call(session, "tag", arguments, arena_.tag_body(name, note), connection=connection_key(ctx)))
-
-    @server.tool(annotations=WRITES)
-    def squash(
-        ctx: Context,
-        summary: Annotated[str, Field(description="markdown: Session Intent, Files Modified, Decisions Made, Current State, Next Steps")],
-        from_tag: Annotated[str | None, Field(description="tag to squash from; default the last tag")] = None,
-        session: SessionArg = None,
-    ) -> CallToolResult:
-        """Release the range from a tag to now into your summary; merged into the session's anchored summary, which is returned. The raw range stays searchable."""
-        arena_ = engine(ctx)
-        arguments = _given(summary=summary, from_tag=from_tag, session=session)
-        return to_result(arena_.call(session, "squash", arguments, arena_.squash_body(summary, from_tag), connection=connection_key(ctx)))
-
-    @server.tool(annotations=READ_ONLY, description="Skill guides, paged on demand. No name: the catalog. With a name: its full guide.")
-    def load_skill(
-        ctx: Context,
-        name: Annotated[str | None, Field(description="skill name")] = None,
-        session: SessionArg = None,
-    ) -> CallToolResult:
-        arena_ = engine(ctx)
-        arguments = _given(name=name, session=session)
-        return to_result(arena_.load_skill(session, name, arguments, connection=connection_key(ctx)))
-
-    @server.tool(annotations=READ_ONLY)
-    def memory_search(
-        ctx: Context,
-        query: Annotated[str, Field(description="what to recall, in words")],
-        limit: Annotated[int, Field(description="max hits")] = 5,
-        scope: Annotated[str, Field(description="all | squashed | live")] = "all",
-        kinds: Annotated[list[str] | None, Field(description="only these kinds, e.g. tool_result, assistant, summary")] = None,
-        tools: Annotated[list[str] | None, Field(description="only events of these tools, e.g. Bash")] = None,
-        from_seq: Annotated[int | None, Field(description="only seq >= this")] = None,
-        to_seq: Annotated[int | None, Field(description="only seq <= this")] = None,
-        session: SessionArg = None,
-    ) -> CallToolResult:
-        """Recall from this session's log by meaning and keywords (page-in after a squash or compaction, not every turn)."""
-        arena_ = engine(ctx)
-        filters = {"kinds": kinds, "tools": tools, "from_seq": from_seq, "to_seq": to_seq}
-        arguments = _given(query=query, limit=limit, scope=scope, **filters, session=session)
-        body = arena_.search_body(query, limit, scope, **filters)
-        return to_result(arena_.call(session, "memory_search", arguments, body, connection=connection_key(ctx)))
-
-    @server.tool(annotations=WRITES)
-    def artifact_index(
-        ctx: Context,
-        record: Annotated[list[FileRecord] | None, Field(description="file actions to record")] = None,
-        path: Annotated[str | None, Field(description="path glob filter")] = None,
-        action: Annotated[str | None, Field(description="created | modified | read | deleted")] = None,
-        session: SessionArg = None,
-    ) -> CallToolResult:
-        """Files created, modified, only read or deleted in this session; record actions, filter by glob and action."""
-        arena_ = engine(ctx)
-        records = [r.model_dump(exclude_none=True) for r in record or []]
-        arguments = _given(record=records or None, path=path, action=action, session=session)
-        return to_result(arena_.call(session, "artifact_index", arguments, arena_.artifact_body(records, path, action), connection=connection_key(ctx)))
-
-    for tool in server._tool_manager.list_tools():  # once, at build time: the surface never changes after
-        tool.parameters = schemas.compact(tool.parameters)
-    return server
-
-
-def _given(**arguments: Any) -> dict[str, Any]:
-    """The arguments the caller set, for the log (absent ones are not logged)."""
-    return {name: value for name, value in arguments.items() if value is not None}

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from mcp_arena.lab.bench import TARGETS, TOOLS, percentile
 from mcp_arena.cli.main import main
+from mcp_arena.lab.bench import TARGETS, TOOLS, percentile
 
 
 def test_percentile_is_nearest_rank():

@@ -12,7 +12,6 @@ from mcp_arena.lab.workload import generated_session, sources
 from tests.helpers import CORPUS
 
 
-
 def probes_of(path: Path):
     (label, session, drafts), = list(sources(str(path)))
     return {(p.type, p.kind): p.expected for p in derive_probes(drafts)}

@@ -41,7 +41,7 @@ def raw_turn_context(path: Path) -> list[int]:
 
 
 def status(arena: Arena) -> dict:
-    return arena.call(None, "context_status", {}, arena.status_body).structured
+    return arena.context_status().structured
 
 
 def transcript_events(arena: Arena, session: str) -> list:
@@ -116,7 +116,7 @@ def test_host_compaction_shows_in_the_log_and_dashboard(follow):
     result = status(arena)
     assert result["host_compactions"] == 1
     assert [e.kind for e in transcript_events(arena, result["session"])][-1] == "compaction"
-    assert "Host compactions: 1" in arena.call(None, "context_status", {}, arena.status_body).text
+    assert "Host compactions: 1" in arena.context_status().text
 
 
 def test_turn_growth_comes_from_the_real_usage(follow):
@@ -133,7 +133,7 @@ def test_artifacts_and_search_cover_the_host_tools(follow):
     session = status(arena)["session"]
     trail = arena.trail.records(session)
     assert any(record.source == "transcript" for record in trail)
-    found = arena.call(None, "memory_search", {"query": "WebSearch"}, arena.search_body("WebSearch", 5, "all"))
+    found = arena.memory_search("WebSearch")
     assert not found.is_error and found.structured["hits"]
 
 

@@ -136,9 +136,9 @@ def test_session_start_reinjects_summary_trail_and_skills_within_budget(home, tm
     settings = Settings(home=home, semantic=False, transcript=str(transcript))
     arena = Arena(settings)
     try:
-        arena.call(None, "tag", {"name": "research"}, arena.tag_body("research", None))
-        arena.call(None, "context_status", {}, arena.status_body)
-        squashed = arena.call(None, "squash", {}, arena.squash_body("## Session Intent\nFind the RSS feed library.", None))
+        arena.tag("research")
+        arena.context_status()
+        squashed = arena.squash("## Session Intent\nFind the RSS feed library.")
         assert not squashed.is_error, squashed.text
     finally:
         arena.close()

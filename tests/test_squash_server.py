@@ -6,8 +6,8 @@ import pytest
 from mcp import Client
 
 from mcp_arena import Settings, build_server
-from mcp_arena.engine.arena import Arena
 from mcp_arena.core.events import EventDraft
+from mcp_arena.engine.arena import Arena
 from tests.helpers import ok
 
 pytestmark = pytest.mark.anyio

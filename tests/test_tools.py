@@ -219,8 +219,8 @@ async def test_zone_text_follows_the_configured_bounds(home):
 
 
 async def test_memory_search_filters_and_leaves_out_the_arenas_own_pages(settings: Settings):
-    from mcp_arena.engine.arena import Arena
     from mcp_arena.core.events import EventDraft
+    from mcp_arena.engine.arena import Arena
 
     arena = Arena(settings)
     try:

@@ -1,11 +1,13 @@
 """`mcp-arena demo`: a short scripted agent session against the real server, over stdio.
 
 It starts `python -m mcp_arena serve` as a subprocess (as a host would), talks to
-it with the MCP SDK's client, and prints every tool result.
+it with the MCP SDK's client, and prints every tool result. The server reads its
+settings from the environment, as a host's would; `--home` only picks the folder.
 """
 
 from __future__ import annotations
 
+import argparse
 import os
 import sys
 import tempfile
@@ -14,6 +16,8 @@ from typing import Any
 
 import anyio
 from mcp import Client, StdioServerParameters
+
+from mcp_arena.config import Settings
 
 SUMMARY = """\
 ## Session Intent
@@ -63,7 +67,15 @@ async def play(home: Path) -> None:
             result = await client.call_tool(tool, arguments)
             flag = " [isError]" if result.is_error else ""
             for block in result.content:
-                print(getattr(block, "text", block) + flag)
+                print(f"{getattr(block, 'text', block)}{flag}")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--home", type=Path, help="state folder for the demo (default: a fresh temporary folder)")
+
+
+def run(args: argparse.Namespace, _settings: Settings) -> int:
+    return run_demo(args.home)
 
 
 def run_demo(home: Path | None) -> int:

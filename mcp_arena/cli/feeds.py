@@ -1,4 +1,4 @@
-"""The feed subcommands of `mcp-arena`: `ingest`, `replay`, `hook` (registered in `cli.EXTRA_COMMANDS`).
+"""The feed subcommands of `mcp-arena`: `ingest`, `replay`, `hook` (listed in `cli.main.COMMANDS`).
 
 Ingest is idempotent per session: a `feed_state` row (feed "ingest") keeps how
 many events the session has taken from its transcript and a digest of them.
@@ -21,12 +21,11 @@ from itertools import islice
 from pathlib import Path
 from typing import Any
 
-from mcp_arena.cli.main import EXTRA_COMMANDS
 from mcp_arena.config import Settings
 from mcp_arena.errors import ArenaError, InvalidArgument
 from mcp_arena.core.events import EventDraft
 from mcp_arena.feeds import formats
-from mcp_arena.engine.transcript import UsageSampler, newest_feed_state, save_feed_state
+from mcp_arena.engine.transcript import UsageSampler
 
 INGEST_FEED = "ingest"
 BATCH_EVENTS = 2_000
@@ -94,7 +93,7 @@ def ingest_file(arena: Any, path: Path, progress: Progress) -> list[SessionInges
 
 def ingest_session(arena: Any, result: SessionIngest, drafts: Iterator[EventDraft]) -> Iterator[int]:
     """Append the session's events past those already ingested; yields each batch's size."""
-    saved = newest_feed_state(arena.store, result.session, INGEST_FEED)
+    saved = arena.store.newest_feed_state(result.session, INGEST_FEED)
     known_events, known_digest = (saved[0]["events"], saved[0]["digest"]) if saved else (0, "")
     digest = hashlib.sha256()
     sampler = UsageSampler(arena.settings.window_tokens)
@@ -113,7 +112,7 @@ def ingest_session(arena: Any, result: SessionIngest, drafts: Iterator[EventDraf
         yield len(batch)
     if result.added:
         state = {"events": known_events + result.added, "digest": digest.hexdigest(), "path": result.path}
-        save_feed_state(arena.store, result.session, INGEST_FEED, state)
+        arena.store.save_feed_state(result.session, INGEST_FEED, state)
 
 
 def fingerprint(draft: EventDraft) -> bytes:
@@ -187,8 +186,3 @@ def run_hook_command(args: argparse.Namespace, settings: Settings) -> int:
     from mcp_arena.cli.hooks import run_hook
 
     return run_hook(args.event, settings)
-
-
-EXTRA_COMMANDS["ingest"] = ("import transcripts into sessions (idempotent; progress on stderr)", add_ingest_arguments, run_ingest)
-EXTRA_COMMANDS["replay"] = ("replay a transcript turn by turn: real usage, the arena's figure, zone and advice", add_replay_arguments, run_replay)
-EXTRA_COMMANDS["hook"] = ("Claude Code hooks: session-start (re-inject after compaction), pre-compact", add_hook_arguments, run_hook_command)

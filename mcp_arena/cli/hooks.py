@@ -23,10 +23,11 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from mcp_arena.core import artifacts
 from mcp_arena.config import Settings
+from mcp_arena.core import artifacts
 from mcp_arena.core.events import EventDraft
 from mcp_arena.core.ledger import Ledger, Tag
+from mcp_arena.engine.arena import Arena
 from mcp_arena.engine.transcript import TranscriptRuntime
 
 PATHS_PER_GROUP = 15
@@ -61,8 +62,6 @@ def read_payload(stdin: Any) -> dict[str, Any]:
 
 
 def pre_compact(payload: dict[str, Any], settings: Settings) -> str:
-    from mcp_arena.engine.arena import Arena
-
     arena = Arena(settings)
     try:
         session = _synced_session(arena, payload)
@@ -81,8 +80,6 @@ def pre_compact(payload: dict[str, Any], settings: Settings) -> str:
 
 
 def session_start(payload: dict[str, Any], settings: Settings) -> str:
-    from mcp_arena.engine.arena import Arena
-
     arena = Arena(settings)
     try:
         session = _synced_session(arena, payload)
@@ -99,7 +96,7 @@ def session_start(payload: dict[str, Any], settings: Settings) -> str:
 HOOKS: dict[str, Callable[[dict[str, Any], Settings], str]] = {"pre-compact": pre_compact, "session-start": session_start}
 
 
-def _synced_session(arena: Any, payload: dict[str, Any]) -> str:
+def _synced_session(arena: Arena, payload: dict[str, Any]) -> str:
     """The arena session of the hook's host session, brought up to date from its transcript."""
     path = payload.get("transcript_path")
     if isinstance(path, str) and path:
@@ -117,7 +114,7 @@ def _synced_session(arena: Any, payload: dict[str, Any]) -> str:
 # -- what session-start prints ---------------------------------------------------------------------
 
 
-def _skills_in_use(arena: Any, ledger: Ledger) -> list[str]:
+def _skills_in_use(arena: Arena, ledger: Ledger) -> list[str]:
     state = ledger.pager_state
     names = sorted(state.skills) if state is not None else []
     return [arena.skills.catalog.get(name).one_liner for name in names if name in arena.skills.catalog]

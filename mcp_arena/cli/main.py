@@ -1,4 +1,9 @@
-"""The `mcp-arena` command: serve the MCP server, and tools for people (demo, status, sessions, export, summary).
+"""The `mcp-arena` command: one table of subcommands, each imported only when it runs.
+
+`COMMANDS` names every subcommand, its help line and the module that holds its
+`add_arguments(parser)` and `run(args, settings)`. A command's module is
+imported only when that command runs (or its arguments are built): `serve`
+must answer `initialize` before LanceDB is imported, and most modules load it.
 
 Settings: defaults < MCP_ARENA_* environment < the flags given here.
 Errors a person can fix print one line to stderr and exit 2.
@@ -7,10 +12,11 @@ Errors a person can fix print one line to stderr and exit 2.
 from __future__ import annotations
 
 import argparse
-import json
+import importlib
 import logging
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +26,46 @@ from pydantic_settings import SettingsError
 from mcp_arena.config import Settings
 from mcp_arena.errors import ArenaError
 
-# Subcommands added by other modules: name -> (help, add_arguments, run)
-EXTRA_COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace, Settings], int]]] = {}
+
+@dataclass(frozen=True)
+class Command:
+    """One subcommand: its help line and where its argument builder and runner live."""
+
+    help: str
+    module: str
+    add_arguments: str | None = "add_arguments"  # None: no arguments of its own
+    run: str = "run"
+    home: bool = True  # takes the common --home flag
+    never_fails: bool = False  # a host hook: whatever goes wrong, exit 0
+
+    def add_to(self, parser: argparse.ArgumentParser) -> None:
+        if self.add_arguments is not None:
+            getattr(importlib.import_module(self.module), self.add_arguments)(parser)
+
+    def runner(self) -> Callable[[argparse.Namespace, Settings], int]:
+        run: Callable[[argparse.Namespace, Settings], int] = getattr(importlib.import_module(self.module), self.run)
+        return run
+
+
+SESSIONS = "mcp_arena.cli.sessions"
+FEEDS = "mcp_arena.cli.feeds"
+
+COMMANDS: dict[str, Command] = {
+    "serve": Command("run the MCP server (stdio by default)", "mcp_arena.cli.serve"),
+    "demo": Command("play a short scripted agent session against the real server over stdio", "mcp_arena.cli.demo", home=False),
+    "status": Command("print a session's context dashboard", SESSIONS, "add_session_argument", "run_status"),
+    "sessions": Command("list the sessions in the arena", SESSIONS, None, "run_sessions"),
+    "export": Command("write a session's log as JSON lines to stdout", SESSIONS, "add_session_argument", "run_export"),
+    "summary": Command("show a session's anchored summary, its versions, or undo the last squash", SESSIONS, "add_summary_arguments", "run_summary"),
+    "bench": Command("measure latency, throughput, storage, cold start and surface (writes bench.json, bench.md)", "mcp_arena.lab.bench"),
+    "eval": Command("probe-based evaluation of compression on transcripts (or gen:N)", "mcp_arena.lab.evaluate"),
+    "hook": Command(
+        "Claude Code hooks: session-start (re-inject after compaction), pre-compact", FEEDS, "add_hook_arguments", "run_hook_command", never_fails=True
+    ),
+    "ingest": Command("import transcripts into sessions (idempotent; progress on stderr)", FEEDS, "add_ingest_arguments", "run_ingest"),
+    "replay": Command("replay a transcript turn by turn: real usage, the arena's figure, zone and advice", FEEDS, "add_replay_arguments", "run_replay"),
+    "simulate": Command("replay a transcript under context policies: peak usage, compactions, cache hits", "mcp_arena.lab.simulate"),
+}
 
 
 def settings_from(args: argparse.Namespace) -> Settings:
@@ -42,71 +86,35 @@ def add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--home", type=Path, help="state folder (env MCP_ARENA_HOME)")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """Every subcommand by name and help; the arguments of `only` (of all of them when None).
+
+    Building a command's arguments imports its module: `main` builds only those of the command given.
+    """
     parser = argparse.ArgumentParser(prog="mcp-arena", description="Context-window arena for LLM agents, as an MCP server.")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
-
-    serve = commands.add_parser("serve", help="run the MCP server (stdio by default)")
-    add_common(serve)
-    serve.add_argument("--transport", choices=("stdio", "sse", "streamable-http"), default="stdio")
-    serve.add_argument("--host", default="127.0.0.1", help="address for sse/streamable-http (default 127.0.0.1)")
-    serve.add_argument("--port", type=int, default=8765, help="port for sse/streamable-http (default 8765)")
-    serve.add_argument("--session", help="default session for calls that name none (env MCP_ARENA_SESSION)")
-    serve.add_argument("--transcript", help="'auto' or a Claude Code transcript path to follow (env MCP_ARENA_TRANSCRIPT)")
-    serve.add_argument("--skill-dir", action="append", help="extra skill folder (repeatable; env MCP_ARENA_SKILL_DIRS, ':'-separated)")
-    serve.add_argument("--no-semantic", action="store_true", help="full-text search only (no embedding model)")
-    serve.add_argument("--encoding", choices=("o200k_base", "cl100k_base"), help="token encoding")
-    serve.add_argument("--window-tokens", type=int, help="context window assumed when not reported")
-
-    demo = commands.add_parser("demo", help="play a short scripted agent session against the real server over stdio")
-    demo.add_argument("--home", type=Path, help="state folder for the demo (default: a fresh temporary folder)")
-
-    status = commands.add_parser("status", help="print a session's context dashboard")
-    add_common(status)
-    status.add_argument("--session", required=True)
-
-    sessions = commands.add_parser("sessions", help="list the sessions in the arena")
-    add_common(sessions)
-
-    export = commands.add_parser("export", help="write a session's log as JSON lines to stdout")
-    add_common(export)
-    export.add_argument("--session", required=True)
-
-    summary = commands.add_parser("summary", help="show a session's anchored summary, its versions, or undo the last squash")
-    add_common(summary)
-    summary.add_argument("--session", required=True)
-    summary.add_argument("--versions", action="store_true", help="list the kept summary versions")
-    summary.add_argument("--version", type=int, help="print one version (its record number)")
-    summary.add_argument("--undo", action="store_true", help="undo the last squash (appends an undo record)")
-
-    for name, (help_text, add_arguments, _run) in sorted(EXTRA_COMMANDS.items()):
-        sub = commands.add_parser(name, help=help_text)
-        add_common(sub)
-        add_arguments(sub)
+    for name, command in COMMANDS.items():
+        sub = commands.add_parser(name, help=command.help)
+        if command.home:
+            add_common(sub)
+        if only is None or only == name:
+            command.add_to(sub)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    if not argv or argv[0] not in COMMANDS and argv[0] != "demo":
-        _load_extra_commands()  # they import LanceDB: `serve` must not wait for it before `initialize`
-    parser = build_parser()
+    parser = build_parser(only=argv[0] if argv else "")
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help(sys.stderr)
         return 2
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
-    if args.command == "hook":
-        return _run_hook_never_failing(args)
+    command = COMMANDS[args.command]
+    if command.never_fails:
+        return _run_never_failing(command, args)
     try:
-        if args.command == "demo":
-            from mcp_arena.cli.demo import run_demo
-
-            return run_demo(args.home)
-        settings = settings_from(args)
-        if args.command in EXTRA_COMMANDS:
-            return EXTRA_COMMANDS[args.command][2](args, settings)
-        return COMMANDS[args.command](args, settings)
+        return command.runner()(args, settings_from(args))
     except ValidationError as exc:
         print(f"mcp-arena: bad setting: {_first_error(exc)}", file=sys.stderr)
         return 2
@@ -120,12 +128,12 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
-def _run_hook_never_failing(args: argparse.Namespace) -> int:
+def _run_never_failing(command: Command, args: argparse.Namespace) -> int:
     """A hook must never fail the host: whatever goes wrong, say it on stderr and exit 0."""
     try:
-        EXTRA_COMMANDS["hook"][2](args, settings_from(args))
+        command.runner()(args, settings_from(args))
     except Exception as exc:  # noqa: BLE001 - deliberately broad: the host must go on
-        print(f"mcp-arena hook: {exc}", file=sys.stderr)
+        print(f"mcp-arena {args.command}: {exc}", file=sys.stderr)
     return 0
 
 
@@ -133,106 +141,3 @@ def _first_error(exc: ValidationError) -> str:
     error = exc.errors()[0]
     where = ".".join(str(part) for part in error.get("loc", ())) or "settings"
     return f"{where}: {error.get('msg')} (check the MCP_ARENA_* variables and flags)"
-
-
-def run_serve(args: argparse.Namespace, settings: Settings) -> int:
-    from mcp_arena.server import build_server
-
-    server = build_server(settings)
-    if args.transport == "stdio":
-        server.run("stdio")
-    else:
-        print(f"mcp-arena: serving {args.transport} on http://{args.host}:{args.port}", file=sys.stderr)
-        server.run(args.transport, host=args.host, port=args.port)
-    return 0
-
-
-def run_status(args: argparse.Namespace, settings: Settings) -> int:
-    from mcp_arena.core import status as dashboard
-    from mcp_arena.core import render
-    from mcp_arena.engine.arena import Arena
-
-    arena = Arena(settings)
-    try:
-        arena.require_session(args.session)
-        with arena.locked(args.session) as ledger:
-            print(render.status(dashboard.status(ledger, settings)))
-    finally:
-        arena.close()
-    return 0
-
-
-def run_sessions(args: argparse.Namespace, settings: Settings) -> int:
-    from mcp_arena.engine.store import Store
-
-    store = Store(settings.database, settings.home / "locks")
-    rows = store.sessions()
-    if not rows:
-        print(f"no sessions yet in {settings.database}", file=sys.stderr)
-    for row in rows:
-        print(f"{row['session']}\t{row['origin']}\t{row['label']}")
-    return 0
-
-
-def run_export(args: argparse.Namespace, settings: Settings) -> int:
-    from mcp_arena.engine.arena import Arena
-
-    arena = Arena(settings)
-    try:
-        arena.require_session(args.session)
-        for row in arena.store.events(args.session):
-            row["meta"] = json.loads(row["meta"]) if row["meta"] else {}
-            print(json.dumps(row, sort_keys=True, ensure_ascii=False))
-    finally:
-        arena.close()
-    return 0
-
-
-def run_summary(args: argparse.Namespace, settings: Settings) -> int:
-    from mcp_arena.engine.arena import Arena
-
-    arena = Arena(settings)
-    try:
-        arena.require_session(args.session)
-        if args.undo:
-            record = arena.undo_squash(args.session)
-            print(f"undid squash #{record.undoes} (seq {record.from_seq}–{record.to_seq}); anchored summary now:\n")
-            print(record.anchored or "(empty)")
-            return 0
-        versions = arena.summary_versions(args.session)
-        if args.version is not None:
-            chosen = [v for v in versions if v.record == args.version]
-            if not chosen:
-                kept = ", ".join(str(v.record) for v in versions) or "none"
-                raise ArenaError(f"no kept summary version {args.version}; kept versions: {kept}")
-            print(chosen[0].anchored or "(empty)")
-        elif args.versions:
-            for v in versions:
-                what = f"undo of #{v.undoes}" if v.op == "undo" else f"squash '{v.tag}' seq {v.from_seq}–{v.to_seq}"
-                print(f"#{v.record}\t{what}\t{v.tokens_before}→{v.tokens_after} tokens")
-        else:
-            print(versions[-1].anchored if versions else "(no squash yet)")
-    finally:
-        arena.close()
-    return 0
-
-
-COMMANDS = {
-    "serve": run_serve,
-    "status": run_status,
-    "sessions": run_sessions,
-    "export": run_export,
-    "summary": run_summary,
-}
-
-
-def _load_extra_commands() -> None:
-    """Modules that add subcommands register themselves in EXTRA_COMMANDS when imported."""
-    import importlib
-
-    for module in ("mcp_arena.cli.feeds", "mcp_arena.lab.bench"):
-        try:
-            importlib.import_module(module)
-        except ModuleNotFoundError as exc:
-            if exc.name != module:
-                raise

@@ -1,25 +1,25 @@
-"""Squash and undo: release a contiguous tag→now range into the session's anchored summary.
+"""Squash and undo as plans: release a contiguous tag→now range into the session's anchored summary.
 
 A squash is one appended record; the raw range stays in the log. Ranges are
 kept nested or disjoint: a squash that starts inside an earlier active squash
 is widened to cover it whole. Undo appends a record that reverts the newest
 active squash and restores the summary before it.
+
+Everything here is computed from the ledger and what the caller passes in (the
+trail's file entries, the token counter); nothing is written. The engine checks
+the summary, chooses the span, plans, then persists the plan's record and tag.
 """
 
 from __future__ import annotations
 
-import time
-from typing import TYPE_CHECKING
-
-from mcp_arena.core import render
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 from mcp_arena.core import summary
-from mcp_arena.errors import InvalidArgument, NothingToSquash, UnknownTag
 from mcp_arena.core.ledger import Ledger, SquashRecord, Tag
 from mcp_arena.core.results import SquashResult
-
-if TYPE_CHECKING:
-    from mcp_arena.engine.arena import Arena
+from mcp_arena.core.summary import ChangedFile
+from mcp_arena.errors import InvalidArgument, NothingToSquash, UnknownTag
 
 
 def resolve_tag(ledger: Ledger, from_tag: str | None) -> Tag:
@@ -85,33 +85,66 @@ def backup_name(ledger: Ledger, tag: Tag) -> str:
     return name
 
 
-def squash(arena: Arena, ledger: Ledger, seq: int, text: str, from_tag: str | None) -> tuple[str, SquashResult]:
+def check_summary(text: str, count_tokens: Callable[[str], int], limit: int) -> str:
+    """The agent's summary, stripped; raises when it is empty or over `limit` tokens."""
     agent_summary = (text or "").strip()
     if not agent_summary:
         raise InvalidArgument("summary is empty: pass the anchored summary (## Session Intent, ## Files Modified, "
                               "## Decisions Made, ## Current State, ## Next Steps) or plain text")
-    limit = arena.settings.max_summary_tokens
-    size = arena.count_tokens(agent_summary)
+    size = count_tokens(agent_summary)
     if size > limit:
         raise InvalidArgument(f"summary is {size:,} tokens; the limit is {limit:,}. Keep decisions, paths and errors; drop narration.")
+    return agent_summary
+
+
+@dataclass(frozen=True)
+class Span:
+    """The range a squash releases: after `tag` up to the squash call, widened to whole earlier squashes."""
+
+    tag: Tag
+    from_seq: int
+    to_seq: int
+    notes: tuple[str, ...]
+
+
+def choose_span(ledger: Ledger, from_tag: str | None, squash_seq: int) -> Span:
     tag = resolve_tag(ledger, from_tag)
-    from_seq, to_seq, notes = squash_range(ledger, tag, seq)
-    trail_files = arena.trail.changed_files(ledger.session, from_seq, to_seq)
+    from_seq, to_seq, notes = squash_range(ledger, tag, squash_seq)
+    return Span(tag, from_seq, to_seq, tuple(notes))
+
+
+@dataclass(frozen=True)
+class SquashPlan:
+    """What a squash appends: its record and the backup tag of the raw range; and what the agent reads."""
+
+    record: SquashRecord
+    backup: Tag
+    result: SquashResult
+
+
+def plan(
+    ledger: Ledger,
+    seq: int,
+    agent_summary: str,
+    span: Span,
+    trail_files: Sequence[ChangedFile],
+    count_tokens: Callable[[str], int],
+) -> SquashPlan:
+    """Merge the agent's summary (and the files the trail saw in the span) into the anchored summary."""
     previous = summary.parse(ledger.anchored_summary()) if ledger.anchored_summary() else None
     try:
         merged = summary.merge(previous, summary.parse(agent_summary), trail_files)
     except ValueError as exc:
         raise InvalidArgument(f"summary could not be read: {exc}") from exc
     anchored = summary.render(merged.summary)
-    tokens_before = live_tokens_in(ledger, from_seq, to_seq)
-    tokens_after = arena.count_tokens(anchored)
-    backup = backup_name(ledger, tag)
+    tokens_before = live_tokens_in(ledger, span.from_seq, span.to_seq)
+    tokens_after = count_tokens(anchored)
     record = SquashRecord(
         record=len(ledger.squashes),
         op="squash",
-        from_seq=from_seq,
-        to_seq=to_seq,
-        tag=tag.name,
+        from_seq=span.from_seq,
+        to_seq=span.to_seq,
+        tag=span.tag.name,
         summary=agent_summary,
         anchored=anchored,
         filled=tuple(merged.filled_from_trail),
@@ -120,33 +153,33 @@ def squash(arena: Arena, ledger: Ledger, seq: int, text: str, from_tag: str | No
         undoes=-1,
         seq=seq,
     )
-    _append(arena, ledger, record)
-    arena.add_tag(ledger, Tag(backup, tag.seq, f"raw range {from_seq}–{to_seq} before squash #{record.record}", "backup"))
+    note = f"raw range {span.from_seq}–{span.to_seq} before squash #{record.record}"
+    backup = Tag(backup_name(ledger, span.tag), span.tag.seq, note, "backup")
     result = SquashResult(
         session=ledger.session,
-        tag=tag.name,
-        from_seq=from_seq,
-        to_seq=to_seq,
-        events=to_seq - from_seq + 1,
+        tag=span.tag.name,
+        from_seq=span.from_seq,
+        to_seq=span.to_seq,
+        events=span.to_seq - span.from_seq + 1,
         tokens_before=tokens_before,
         tokens_after=tokens_after,
         tokens_freed=max(tokens_before - tokens_after, 0),
-        backup_tag=backup,
+        backup_tag=backup.name,
         filled_from_trail=list(merged.filled_from_trail),
-        notes=notes,
+        notes=list(span.notes),
         anchored_summary=anchored,
     )
-    return render.squash(result), result
+    return SquashPlan(record=record, backup=backup, result=result)
 
 
-def undo(arena: Arena, ledger: Ledger, seq: int) -> SquashRecord:
-    """Revert the newest active squash with a new record; the summary before it comes back."""
+def plan_undo(ledger: Ledger, seq: int) -> SquashRecord:
+    """The record that reverts the newest active squash; the summary before it comes back."""
     active = sorted(ledger.active_squashes(), key=lambda r: r.record)
     if not active:
         raise NothingToSquash("no active squash to undo in this session")
     target = active[-1]
     earlier = [r for r in ledger.squashes if r.record < target.record]
-    record = SquashRecord(
+    return SquashRecord(
         record=len(ledger.squashes),
         op="undo",
         from_seq=target.from_seq,
@@ -160,15 +193,9 @@ def undo(arena: Arena, ledger: Ledger, seq: int) -> SquashRecord:
         undoes=target.record,
         seq=seq,
     )
-    _append(arena, ledger, record)
-    return record
 
 
 def versions(ledger: Ledger, keep: int) -> list[SquashRecord]:
     """The newest `keep` summary versions, newest last."""
     return ledger.squashes[-keep:]
 
-
-def _append(arena: Arena, ledger: Ledger, record: SquashRecord) -> None:
-    arena.store.add("squashes", [record.row(ledger.session, time.time())])
-    ledger.squashes.append(record)

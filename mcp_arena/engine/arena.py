@@ -1,10 +1,12 @@
 """The engine: sessions, the append-only log, tags, squashes, status, skills, search, artifacts.
 
-Knows nothing of MCP. Every tool of the server is one `Arena.call`: under the
-session's lock it logs the call, runs the tool body against the session's
-ledger, attaches paged skill guides after the result body, and logs the
-result and the paging decision — so token counts stay true and a restarted
-server sees exactly what this one saw.
+Knows nothing of MCP. Each tool is one public method (`context_status`, `tag`,
+`squash`, `load_skill`, `memory_search`, `artifact_index`) that takes the tool's
+arguments plus `session` and `connection` and returns a `Reply`. All six run
+through `_call`: under the session's lock it logs the call, runs the tool body
+against the session's ledger, attaches paged skill guides after the result
+body, and logs the result and the paging decision — so token counts stay true
+and a restarted server sees exactly what this one saw.
 """
 
 from __future__ import annotations
@@ -21,30 +23,27 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from mcp_arena.core import status as dashboard
-
-from mcp_arena.engine import memory_search as recall
-
-from mcp_arena.core import render
-
-from mcp_arena.core import squash as squashing
-
-from mcp_arena.engine import trail
 from mcp_arena.config import Settings
-from mcp_arena.errors import ArenaError, DuplicateTag, InvalidArgument, UnknownSession, UnknownSkill
+from mcp_arena.core import squash as squashing
+from mcp_arena.core import status as dashboard
 from mcp_arena.core.events import Event, EventDraft
 from mcp_arena.core.ledger import Ledger, SquashRecord, Tag
-from mcp_arena.core.results import SkillInfo, SkillResult, StatusResult, TagResult
+from mcp_arena.core.limits import MAX_NOTE_CHARS
+from mcp_arena.core.results import SkillInfo, SkillResult, SquashResult, StatusResult, TagResult
+from mcp_arena.core.tokens import TokenCounter
+from mcp_arena.core.tools import ToolName
+from mcp_arena.engine import memory_search as searching
+from mcp_arena.engine import trail
 from mcp_arena.engine.recall import SearchRuntime
 from mcp_arena.engine.skills import SkillsRuntime
 from mcp_arena.engine.store import Store, event_from_row
-from mcp_arena.core.tokens import TokenCounter
+from mcp_arena.engine.transcript import TranscriptRuntime
+from mcp_arena.errors import ArenaError, DuplicateTag, InvalidArgument, UnknownSession, UnknownSkill
 
 log = logging.getLogger("mcp_arena.engine.arena")
 
 SESSION_PATTERN = re.compile(r"^[A-Za-z0-9._:@-]{1,128}$")
 TAG_PATTERN = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
-MAX_NOTE_CHARS = 500
 MAX_REPORTED_TOKENS = 10_000_000
 LEDGER_COLUMNS = ("session", "seq", "kind", "tool", "tokens", "is_error", "source", "call_id", "ts", "meta")
 
@@ -59,7 +58,7 @@ class Reply:
     session: str
 
 
-Body = Callable[[Ledger, int], tuple[str, Any]]
+Body = Callable[[Ledger, int], tuple[str, Any]]  # (the session's ledger, the call's seq) -> (text, result model)
 
 
 class Arena:
@@ -84,8 +83,6 @@ class Arena:
         self.store.on_events_indexed = self.search.notify_indexed
         self.trail = trail.Trail(self.store, settings)
         threading.Thread(target=self.store.maintain_if_fragmented, name="arena-fragments", daemon=True).start()
-        from mcp_arena.engine.transcript import TranscriptRuntime
-
         self.transcript = TranscriptRuntime(self, settings, os.getcwd()) if settings.transcript else None
 
     # -- plumbing --------------------------------------------------------------------------------
@@ -244,16 +241,76 @@ class Arena:
             self._fold(ledger, event)
         return events
 
+    # -- the six tools ----------------------------------------------------------------------------
+
+    def context_status(
+        self, used_tokens: int | None = None, window_tokens: int | None = None, *, session: str | None = None, connection: str = ""
+    ) -> Reply:
+        arguments = _given(session=session, used_tokens=used_tokens, window_tokens=window_tokens)
+        usage = lambda: self._reported_usage(used_tokens, window_tokens, session, connection)  # noqa: E731
+        return self._call(ToolName.CONTEXT_STATUS, arguments, self._status_body, session=session, connection=connection, prepare=usage)
+
+    def tag(self, name: str, note: str | None = None, *, session: str | None = None, connection: str = "") -> Reply:
+        arguments = _given(name=name, note=note, session=session)
+        body = lambda ledger, seq: self._tag_body(ledger, seq, name, note)  # noqa: E731
+        return self._call(ToolName.TAG, arguments, body, session=session, connection=connection)
+
+    def squash(self, summary: str, from_tag: str | None = None, *, session: str | None = None, connection: str = "") -> Reply:
+        arguments = _given(summary=summary, from_tag=from_tag, session=session)
+        body = lambda ledger, seq: self._squash_body(ledger, seq, summary, from_tag)  # noqa: E731
+        return self._call(ToolName.SQUASH, arguments, body, session=session, connection=connection)
+
+    def load_skill(self, name: str | None = None, *, session: str | None = None, connection: str = "") -> Reply:
+        arguments = _given(name=name, session=session)
+        shows = name if name and name in self.skills.catalog else None
+        body = lambda ledger, seq: self._skill_body(ledger, name)  # noqa: E731
+        return self._call(ToolName.LOAD_SKILL, arguments, body, session=session, connection=connection, shows_skill=shows)
+
+    def memory_search(
+        self,
+        query: str,
+        limit: int = 5,
+        scope: str = "all",
+        kinds: list[str] | None = None,
+        tools: list[str] | None = None,
+        from_seq: int | None = None,
+        to_seq: int | None = None,
+        *,
+        session: str | None = None,
+        connection: str = "",
+    ) -> Reply:
+        arguments = _given(query=query, limit=limit, scope=scope, kinds=kinds, tools=tools, from_seq=from_seq, to_seq=to_seq, session=session)
+        max_tokens = self.settings.search_max_tokens
+        body = lambda ledger, seq: searching.answer(  # noqa: E731
+            self.search, ledger, max_tokens, query, limit, scope, kinds=kinds, tools=tools, from_seq=from_seq, to_seq=to_seq
+        )
+        return self._call(ToolName.MEMORY_SEARCH, arguments, body, session=session, connection=connection)
+
+    def artifact_index(
+        self,
+        record: Sequence[dict[str, Any]] | None = None,
+        path: str | None = None,
+        action: str | None = None,
+        *,
+        session: str | None = None,
+        connection: str = "",
+    ) -> Reply:
+        """`record`: file actions as dicts (`path`, `action`, optional `note`)."""
+        records = list(record or [])
+        arguments = _given(record=records or None, path=path, action=action, session=session)
+        body = lambda ledger, seq: self.trail.index_body(ledger, seq, records, path, action)  # noqa: E731
+        return self._call(ToolName.ARTIFACT_INDEX, arguments, body, session=session, connection=connection)
+
     # -- one tool call -----------------------------------------------------------------------------
 
-    def call(
+    def _call(
         self,
-        session: str | None,
         tool: str,
         arguments: dict[str, Any],
         body: Body,
         *,
-        connection: str = "",
+        session: str | None,
+        connection: str,
         prepare: Callable[[], dict[str, Any]] | None = None,
         shows_skill: str | None = None,
     ) -> Reply:
@@ -271,7 +328,15 @@ class Arena:
         with self.search.foreground(), self.locked(session_id) as ledger:
             return self._run(ledger, tool, arguments, body, prepare, shows_skill)
 
-    def _run(self, ledger: Ledger, tool: str, arguments: dict[str, Any], body: Body, prepare, shows_skill) -> Reply:
+    def _run(
+        self,
+        ledger: Ledger,
+        tool: str,
+        arguments: dict[str, Any],
+        body: Body,
+        prepare: Callable[[], dict[str, Any]] | None,
+        shows_skill: str | None,
+    ) -> Reply:
         call_meta: dict[str, Any] = {}
         error: ArenaError | None = None
         try:
@@ -305,11 +370,11 @@ class Arena:
 
     # -- the tools' bodies -----------------------------------------------------------------------
 
-    def status_body(self, ledger: Ledger, seq: int) -> tuple[str, StatusResult]:
+    def _status_body(self, ledger: Ledger, seq: int) -> tuple[str, StatusResult]:
         result = dashboard.status(ledger, self.settings)
-        return render.status(result), result
+        return result.text(), result
 
-    def reported_usage(self, used_tokens: int | None, window_tokens: int | None, session: str | None, connection: str = "") -> dict[str, Any]:
+    def _reported_usage(self, used_tokens: int | None, window_tokens: int | None, session: str | None, connection: str) -> dict[str, Any]:
         """The call meta of a context_status that reports usage; raises on absurd numbers."""
         if used_tokens is None:
             if window_tokens is not None:
@@ -333,52 +398,46 @@ class Arena:
             return ledger.samples[-1].window
         return self.settings.window_tokens
 
-    def tag_body(self, name: str, note: str | None) -> Body:
-        def body(ledger: Ledger, seq: int) -> tuple[str, TagResult]:
-            if not TAG_PATTERN.match(name or ""):
-                raise InvalidArgument(f"invalid tag name {name[:80]!r}: use 1–64 of A-Z a-z 0-9 . _ - (e.g. 'auth-refactor')")
-            if name in ledger.tags:
-                raise _duplicate_tag(name, ledger)
-            text = (note or "").strip()
-            if len(text) > MAX_NOTE_CHARS:
-                raise InvalidArgument(f"note is {len(text)} characters; keep it under {MAX_NOTE_CHARS}")
-            self.add_tag(ledger, Tag(name, seq, text, "agent"))
-            result = TagResult(session=ledger.session, name=name, seq=seq, note=text, tags=list(ledger.tags))
-            return render.tag(result), result
+    def _tag_body(self, ledger: Ledger, seq: int, name: str, note: str | None) -> tuple[str, TagResult]:
+        if not TAG_PATTERN.match(name or ""):
+            raise InvalidArgument(f"invalid tag name {name[:80]!r}: use 1–64 of A-Z a-z 0-9 . _ - (e.g. 'auth-refactor')")
+        if name in ledger.tags:
+            raise _duplicate_tag(name, ledger)
+        text = (note or "").strip()
+        if len(text) > MAX_NOTE_CHARS:
+            raise InvalidArgument(f"note is {len(text)} characters; keep it under {MAX_NOTE_CHARS}")
+        self.add_tag(ledger, Tag(name, seq, text, "agent"))
+        result = TagResult(session=ledger.session, name=name, seq=seq, note=text, tags=list(ledger.tags))
+        return result.text(), result
 
-        return body
+    def _squash_body(self, ledger: Ledger, seq: int, text: str, from_tag: str | None) -> tuple[str, SquashResult]:
+        agent_summary = squashing.check_summary(text, self.count_tokens, self.settings.max_summary_tokens)
+        span = squashing.choose_span(ledger, from_tag, seq)
+        trail_files = self.trail.changed_files(ledger.session, span.from_seq, span.to_seq)
+        plan = squashing.plan(ledger, seq, agent_summary, span, trail_files, self.count_tokens)
+        self._add_squash(ledger, plan.record)
+        self.add_tag(ledger, plan.backup)
+        return plan.result.text(), plan.result
 
-    def squash_body(self, summary_text: str, from_tag: str | None) -> Body:
-        return lambda ledger, seq: squashing.squash(self, ledger, seq, summary_text, from_tag)
-
-    def load_skill(self, session: str | None, name: str | None, arguments: dict[str, Any], connection: str = "") -> Reply:
-        known = name in self.skills.catalog if name else False
-        body = lambda ledger, seq: self._skill_result(ledger, name)  # noqa: E731
-        return self.call(session, "load_skill", arguments, body, connection=connection, shows_skill=name if known else None)
-
-    def _skill_result(self, ledger: Ledger, name: str | None) -> tuple[str, SkillResult]:
+    def _skill_body(self, ledger: Ledger, name: str | None) -> tuple[str, SkillResult]:
         catalog = [SkillInfo(name=s.name, description=s.description, covers=list(s.covers)) for s in self.skills.catalog]
         if name is None:
             result = SkillResult(session=ledger.session, name=None, catalog=catalog, guide=None, message="Skills:")
-            return render.skill(result), result
+            return result.text(), result
         if name not in self.skills.catalog:
-            listing = render.skill(SkillResult(session=ledger.session, name=None, catalog=catalog, guide=None, message=""))
+            listing = SkillResult(session=ledger.session, name=None, catalog=catalog, guide=None, message="").text()
             raise UnknownSkill(f"no skill named {name[:80]!r}. The catalog:\n{listing.strip()}")
         result = SkillResult(session=ledger.session, name=name, catalog=[], guide=self.skills.guide(name), message="")
-        return render.skill(result), result
+        return result.text(), result
 
-    def search_body(self, query: str, limit: int, scope: str, **filters: Any) -> Body:
-        """`filters`: kinds, tools, from_seq, to_seq (see recall.search)."""
-        return lambda ledger, seq: recall.search(self, ledger, query, limit, scope, **filters)
-
-    def artifact_body(self, records: list[dict[str, Any]], path: str | None, action: str | None) -> Body:
-        return lambda ledger, seq: self.trail.index_body(ledger, seq, records, path, action)
+    # -- squash records and tags outside a tool call -------------------------------------------------
 
     def undo_squash(self, session: str) -> SquashRecord:
         """Revert the newest active squash of a session (appends an undo record)."""
         self.require_session(session)
         with self.locked(session) as ledger:
-            record = squashing.undo(self, ledger, ledger.last_seq + 1)
+            record = squashing.plan_undo(ledger, ledger.last_seq + 1)
+            self._add_squash(ledger, record)
             text = f"squash #{record.undoes} (seq {record.from_seq}–{record.to_seq}) undone; the summary before it is back"
             self._append_locked(ledger, [EventDraft(kind="note", text=text)])
             return record
@@ -392,6 +451,15 @@ class Arena:
     def add_tag(self, ledger: Ledger, tag: Tag) -> None:
         self.store.add("tags", [{"session": ledger.session, "name": tag.name, "seq": tag.seq, "note": tag.note, "origin": tag.origin, "ts": time.time()}])
         ledger.tags[tag.name] = tag
+
+    def _add_squash(self, ledger: Ledger, record: SquashRecord) -> None:
+        self.store.add("squashes", [record.row(ledger.session, time.time())])
+        ledger.squashes.append(record)
+
+
+def _given(**arguments: Any) -> dict[str, Any]:
+    """The arguments the caller set, for the log (absent ones are not logged)."""
+    return {name: value for name, value in arguments.items() if value is not None}
 
 
 def _duplicate_tag(name: str, ledger: Ledger) -> DuplicateTag:

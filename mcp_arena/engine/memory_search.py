@@ -1,19 +1,19 @@
-"""memory_search: validate, search the session's log, say where each hit sits."""
+"""The memory_search tool's body: validate, search the session's log, say where each hit sits.
+
+It is given what it needs (the search runtime, the session's ledger, the token
+budget of the hits) and knows nothing of the arena that calls it.
+"""
 
 from __future__ import annotations
 
 import bisect
-from typing import TYPE_CHECKING
 
-from mcp_arena.core import render
-from mcp_arena.errors import InvalidArgument
 from mcp_arena.core.events import KINDS
 from mcp_arena.core.ledger import Ledger
 from mcp_arena.core.results import SearchHit, SearchResult
+from mcp_arena.engine.recall import SearchRuntime
+from mcp_arena.errors import InvalidArgument
 from mcp_arena.search.filter import SCOPES
-
-if TYPE_CHECKING:
-    from mcp_arena.engine.arena import Arena
 
 MAX_QUERY_CHARS = 1_000
 MAX_LIMIT = 50
@@ -51,9 +51,10 @@ def validate_filters(kinds: list[str] | None, tools: list[str] | None, from_seq:
         raise InvalidArgument(f"from_seq {from_seq} is after to_seq {to_seq}; swap them")
 
 
-def search(
-    arena: Arena,
+def answer(
+    runtime: SearchRuntime,
     ledger: Ledger,
+    max_tokens: int,
     query: str,
     limit: int,
     scope: str,
@@ -62,17 +63,18 @@ def search(
     from_seq: int | None = None,
     to_seq: int | None = None,
 ) -> tuple[str, SearchResult]:
+    """One memory_search call: its text and its result; the search excludes the call itself."""
     text = validate(query, limit, scope)
     validate_filters(kinds, tools, from_seq, to_seq)
     squashes = ledger.active_squashes()
-    outcome = arena.search.search(
+    outcome = runtime.search(
         ledger.session,
         text,
         limit=limit,
         scope=scope,
         squashed_ranges=[(r.from_seq, r.to_seq) for r in squashes],
         before_seq=ledger.last_seq - 1,  # not this call itself
-        max_tokens=arena.settings.search_max_tokens,
+        max_tokens=max_tokens,
         kinds=kinds or None,
         tools=tools or None,
         seq_min=from_seq,
@@ -95,7 +97,7 @@ def search(
         not_embedded=outcome.not_embedded,
         truncated=outcome.truncated,
     )
-    return render.search(result), result
+    return result.text(), result
 
 
 def where(ledger: Ledger, seq: int) -> str:

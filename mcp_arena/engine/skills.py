@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from mcp_arena.core import skills
 from mcp_arena.config import Settings
+from mcp_arena.core import skills
 from mcp_arena.core.events import Event, EventDraft
 
 SEPARATOR = "\n\n"

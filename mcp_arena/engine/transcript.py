@@ -21,37 +21,29 @@ position in `feed_state` so a restarted server resumes where it stopped.
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import os
 import threading
-import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any
-
-from lancedb.expr import col, lit
+from typing import Protocol
 
 from mcp_arena.config import Settings
-from mcp_arena.core.events import EventDraft
-from mcp_arena.engine.store import Store, of_session
+from mcp_arena.core.events import Event, EventDraft
+from mcp_arena.core.tools import TOOL_NAMES
+from mcp_arena.engine.store import Store
 from mcp_arena.feeds import formats
 from mcp_arena.feeds import locate
-from mcp_arena.feeds.claude_code import SYNTHETIC_MODEL
+from mcp_arena.feeds.claude_code import context_tokens
 from mcp_arena.feeds.live import ClaudeCodeFeed
+from mcp_arena.feeds.turns import opens_turn
 
 log = logging.getLogger(__name__)
 
 FEED_NAME = "transcript"
 # The host logs its calls of this server's tools too; the arena already logged them itself (with the
 # guides it attached), and counting them twice would double the steps and echo in memory_search.
-OWN_TOOLS = frozenset({"context_status", "tag", "squash", "load_skill", "memory_search", "artifact_index"})
-CONTEXT_FIELDS = ("input_tokens", "cache_read_input_tokens", "cache_creation_input_tokens")
-
-
-def context_tokens(usage: dict[str, Any]) -> int:
-    """What the model was sent in one request: fresh input plus cache reads and writes."""
-    return sum(int(usage.get(name) or 0) for name in CONTEXT_FIELDS)
+OWN_TOOLS = frozenset(TOOL_NAMES)
 
 
 class UsageSampler:
@@ -70,13 +62,10 @@ class UsageSampler:
         return [self._sampled(draft) for draft in drafts]
 
     def _sampled(self, draft: EventDraft) -> EventDraft:
-        usage = draft.meta.get("usage") if draft.kind == "assistant" else None
-        if not isinstance(usage, dict) or draft.meta.get("sidechain") or draft.meta.get("model") == SYNTHETIC_MODEL:
+        usage = draft.meta.get("usage")
+        if not isinstance(usage, dict) or not opens_turn(draft, self.last_message):
             return draft
-        message = str(draft.meta.get("message_id") or "")
-        if message and message == self.last_message:
-            return draft
-        self.last_message = message
+        self.last_message = str(draft.meta.get("message_id") or "")
         sample = {"used": context_tokens(usage), "window": self.window, "source": "transcript"}
         return dataclasses.replace(draft, meta={**draft.meta, "usage_sample": sample})
 
@@ -88,24 +77,18 @@ def is_own_call(draft: EventDraft) -> bool:
     return draft.tool.rsplit("__", 1)[-1] in OWN_TOOLS
 
 
-def newest_feed_state(store: Store, session: str, feed: str, after_ts: float = 0.0) -> tuple[dict[str, Any], float] | None:
-    """The newest persisted state of a feed (written after `after_ts`), with its timestamp."""
-    where = of_session(session) & (col("feed") == lit(feed)) & (col("ts") > lit(after_ts))
-    rows = store.tables["feed_state"].search().where(where).limit(None).to_arrow().to_pylist()
-    if not rows:
-        return None
-    newest = max(rows, key=lambda row: row["ts"])
-    return json.loads(newest["state"]), newest["ts"]
+class SessionLog(Protocol):
+    """What the follower needs of the engine: start a session, append to it, and the store for its position."""
 
+    store: Store
 
-def save_feed_state(store: Store, session: str, feed: str, state: dict[str, Any]) -> float:
-    ts = time.time()
-    store.add("feed_state", [{"session": session, "feed": feed, "state": json.dumps(state, sort_keys=True), "ts": ts}])
-    return ts
+    def ensure_session(self, session: str, origin: str = ..., label: str = ...) -> None: ...
+
+    def append(self, session: str, drafts: Sequence[EventDraft], *, cwd: str | None = None) -> list[Event]: ...
 
 
 class TranscriptRuntime:
-    def __init__(self, arena: Any, settings: Settings, cwd: str | Path) -> None:
+    def __init__(self, arena: SessionLog, settings: Settings, cwd: str | Path) -> None:
         self.arena = arena
         self.settings = settings
         self.cwd = str(cwd)
@@ -165,7 +148,7 @@ class TranscriptRuntime:
             return  # not written yet: the host creates it with the first message
         session = formats.claude_code_session_id(path)
         self.arena.ensure_session(session, origin="transcript", label=str(path))
-        saved = newest_feed_state(self.arena.store, session, FEED_NAME)
+        saved = self.arena.store.newest_feed_state(session, FEED_NAME)
         state, self._state_ts = saved if saved else ({}, 0.0)
         self._feed = ClaudeCodeFeed(path, state.get("feed"), source="transcript")
         self._sampler = UsageSampler(self.settings.window_tokens, state.get("last_message", ""))
@@ -194,12 +177,12 @@ class TranscriptRuntime:
             return 0
         events = self.arena.append(self.session, drafts, cwd=self.cwd)
         state = {"feed": self._feed.state(), "last_message": self._sampler.last_message, "path": str(self.path)}
-        self._state_ts = save_feed_state(self.arena.store, self.session, FEED_NAME, state)
+        self._state_ts = self.arena.store.save_feed_state(self.session, FEED_NAME, state)
         return len(events)
 
     def _adopt_newer_state(self) -> None:
         # A hook process may have read part of the file since our last sync: resume from its position.
-        saved = newest_feed_state(self.arena.store, self.session, FEED_NAME, after_ts=self._state_ts)
+        saved = self.arena.store.newest_feed_state(self.session, FEED_NAME, after_ts=self._state_ts)
         if saved is None:
             return
         state, self._state_ts = saved

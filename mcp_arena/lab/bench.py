@@ -22,9 +22,7 @@ Writes `bench.json` and `bench.md` (to --out, default the current folder):
 - peak RSS of each server (VmHWM) and of the bench process (ingestion);
 - tokens of the always-visible surface (instructions + tools/list as received).
 
-This module also registers the `eval` and `simulate` commands. It is imported
-by every `mcp-arena` invocation (serve included), so it imports nothing heavy
-at module level.
+Imported only when `mcp-arena bench` runs (see `cli.main.COMMANDS`).
 """
 
 from __future__ import annotations
@@ -43,13 +41,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-from mcp_arena.cli.main import EXTRA_COMMANDS
+from mcp_arena.core.tools import ToolName
 
 FULL_SIZES = (1_000, 10_000, 100_000)
 SMOKE_SIZES = (200,)
 BATCH = 1_000
-TOOLS = ("context_status", "tag", "memory_search", "artifact_index", "load_skill")
-FLOOR_TOOL = "load_skill"  # with no name: the catalog; the arena's fixed per-call cost and nothing else
+TOOLS = (ToolName.CONTEXT_STATUS, ToolName.TAG, ToolName.MEMORY_SEARCH, ToolName.ARTIFACT_INDEX, ToolName.LOAD_SKILL)
+FLOOR_TOOL = ToolName.LOAD_SKILL  # with no name: the catalog; the arena's fixed per-call cost and nothing else
 PROTOCOL = "tools/list"  # refreshed each time: a round trip with no arena work at all (the server has no ping)
 QUERIES = (
     "redis timeout error",
@@ -151,7 +149,6 @@ def storage(home: Path, events: int) -> dict[str, Any]:
     try:
         started = time.perf_counter()
         arena.store.maintain()
-        arena.search.index.maintain()
         seconds = time.perf_counter() - started
     finally:
         arena.close()
@@ -172,6 +169,7 @@ def storage(home: Path, events: int) -> dict[str, Any]:
 def embedding_rate(home: Path, sample: int) -> dict[str, Any]:
     """Events/s of the real embedding catch-up over a fresh sample session."""
     from mcp_arena.engine.arena import Arena
+    from mcp_arena.engine.recall import recall_tables
     from mcp_arena.search.index import SearchIndex
     from mcp_arena.lab.workload import generated_session
 
@@ -182,7 +180,7 @@ def embedding_rate(home: Path, sample: int) -> dict[str, Any]:
         drafts = generated_session(sample, seed=3)
         for start in range(0, sample, BATCH):
             arena.append(session, drafts[start : start + BATCH])
-        index = SearchIndex(arena.store.db, arena.store.tables["events"], semantic=True, start_worker=False)
+        index = SearchIndex(recall_tables(arena.store, semantic=True), semantic=True, start_worker=False)
         index.search(session, "warm up the model", limit=1)  # loads the model outside the timing
         started = time.perf_counter()
         embedded = index.catch_up(session)
@@ -200,11 +198,13 @@ def fill_vectors(home: Path, sizes: tuple[int, ...]) -> dict[str, Any]:
     import pyarrow as pa
     from lancedb.expr import col, lit
 
-    from mcp_arena.search.index import DIMENSION, VECTOR_TEXT_CHARS, VECTORS_SCHEMA, VECTORS_TABLE
+    from mcp_arena.engine.store import VECTORS as VECTORS_SCHEMA
+    from mcp_arena.search.embedder import DIMENSION
+    from mcp_arena.search.vectors import VECTOR_TEXT_CHARS
 
     db = lancedb.connect(str(home / "arena.lancedb"))
     events = db.open_table("events")
-    vectors = db.create_table(VECTORS_TABLE, schema=VECTORS_SCHEMA, exist_ok=True)
+    vectors = db.create_table("vectors", schema=VECTORS_SCHEMA, exist_ok=True)
     written = 0
     for size in sizes:
         session = session_name(size)
@@ -238,7 +238,7 @@ def build_vector_indexes(home: Path) -> float:
     arena = Arena(bench_settings(home, semantic=True, keep_versions_seconds=0))
     try:
         started = time.perf_counter()
-        arena.search.index.maintain()
+        arena.store.maintain(["vectors"])
         return round(time.perf_counter() - started, 2)
     finally:
         arena.close()
@@ -410,13 +410,13 @@ def squash_vs_range(home: Path, lengths: tuple[int, ...]) -> list[dict[str, Any]
         for length in lengths:
             session = f"bench-squash-{length}"
             arena.ensure_session(session, origin="import", label="bench")
-            arena.call(session, "tag", {"name": "start"}, arena.tag_body("start", None))
+            arena.tag("start", session=session)
             drafts = generated_session(length, seed=length + 1)
             for start in range(0, length, BATCH):
                 arena.append(session, drafts[start : start + BATCH])
             text = "## Current State\nbench range squashed\n\n## Next Steps\ncontinue"
             started = time.perf_counter()
-            reply = arena.call(session, "squash", {"summary": text}, arena.squash_body(text, None))
+            reply = arena.squash(text, session=session)
             elapsed = (time.perf_counter() - started) * 1000
             if reply.is_error:
                 raise RuntimeError(reply.text)
@@ -583,15 +583,3 @@ def run(args: argparse.Namespace, _settings) -> int:
     (args.out / "bench.md").write_text(markdown)
     sys.stdout.write(markdown)
     return 0
-
-
-def _register() -> None:
-    from mcp_arena.lab import evaluate
-    from mcp_arena.lab import simulate
-
-    EXTRA_COMMANDS["bench"] = ("measure latency, throughput, storage, cold start and surface (writes bench.json, bench.md)", add_arguments, run)
-    EXTRA_COMMANDS["eval"] = ("probe-based evaluation of compression on transcripts (or gen:N)", evaluate.add_arguments, evaluate.run)
-    EXTRA_COMMANDS["simulate"] = ("replay a transcript under context policies: peak usage, compactions, cache hits", simulate.add_arguments, simulate.run)
-
-
-_register()

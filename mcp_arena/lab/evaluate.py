@@ -11,9 +11,11 @@ are derived deterministically:
 - continuation: the last user request;
 - decision: assistant sentences stating that a choice was made.
 
-The transcript is then replayed into a fresh arena. The policy tags at every
-user request (and when `context_status` says "tag now") and squashes when
-`context_status` advises it. The squash text is the agent's own where the
+The transcript is then replayed into a fresh arena, one turn at a time (a turn
+ends where a model response opens, `feeds.turns.turns`). After each turn the
+policy tags when a user request (`feeds.turns.is_user_request`) came in (or
+when `context_status` says "tag now") and squashes when `context_status`
+advises it. The squash text is the agent's own where the
 transcript has one (a Claude Code compact summary); otherwise a deterministic
 extractive summary built from the log stands in for the agent's. Each probe is
 answered from what the arena would give the agent — the anchored summary,
@@ -35,6 +37,8 @@ from pathlib import Path
 from typing import Any
 
 from mcp_arena.core.events import EventDraft
+from mcp_arena.core.tools import TOOL_NAMES
+from mcp_arena.feeds.turns import is_user_request, turns
 
 PROBE_TYPES = ("recall", "artifact", "continuation", "decision")
 MAX_PROBES_PER_KIND = 12
@@ -51,7 +55,6 @@ DECISION_CUE = re.compile(
     re.IGNORECASE,
 )
 SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
-NOT_A_REQUEST = ("<", "[Request interrupted", "Caveat:")
 STANDIN_NOTE = (
     "squash text: the transcript's own summary where it has one; otherwise a deterministic extractive "
     "summary built from the log (first/last user request, last assistant sentences, last result) that "
@@ -72,11 +75,6 @@ class Probe:
 
 
 # -- probes ------------------------------------------------------------------------------------
-
-
-def is_request(draft: EventDraft) -> bool:
-    text = draft.text.strip()
-    return draft.kind == "user" and bool(text) and not text.startswith(NOT_A_REQUEST) and not draft.meta.get("compact_summary")
 
 
 def first_line(text: str) -> str:
@@ -170,12 +168,12 @@ def _value_probes(drafts, calls) -> list[Probe]:
 
 def artifact_truth(drafts: list[EventDraft], cwd: str | None = None) -> dict[str, list[str]]:
     """Files created / modified / read, as the trail folds the file actions of the transcript's tool calls."""
-    from mcp_arena.core import artifacts
+    from mcp_arena.core import artifacts, extract
 
-    records, editor = [], artifacts.EditorState()  # SWE-agent edits apply to the file opened last
+    records, editor = [], extract.EditorState()  # SWE-agent edits apply to the file opened last
     for i, d in enumerate(drafts):
         if d.kind == "tool_call" and d.tool:
-            for found in artifacts.extract(d.tool, call_arguments(d), cwd=cwd, state=editor):
+            for found in extract.extract(d.tool, call_arguments(d), cwd=cwd, state=editor):
                 records.append(artifacts.ArtifactRecord(path=found.path, action=found.action, seq=i, note="", source="import"))
     view = artifacts.index(artifacts.fold(records))
     return {
@@ -196,7 +194,7 @@ def _artifact_probes(drafts, cwd) -> list[Probe]:
 
 
 def _continuation_probes(drafts) -> list[Probe]:
-    requests = [(i, d) for i, d in enumerate(drafts) if is_request(d)]
+    requests = [(i, d) for i, d in enumerate(drafts) if is_user_request(d)]
     if not requests:
         return []
     i, d = requests[-1]
@@ -224,7 +222,7 @@ def _decision_probes(drafts) -> list[Probe]:
 
 def extractive_summary(rows: list[dict[str, Any]]) -> str:
     """The five anchored sections from a range of the log; Files Modified is left to the artifact trail."""
-    requests = [r["text"] for r in rows if r["kind"] == "user" and is_request(EventDraft(kind="user", text=r["text"]))]
+    requests = [r["text"] for r in rows if is_user_request(_draft_of(r))]
     thoughts = [s for r in rows if r["kind"] == "assistant" for s in _sentences(r["text"])[:1]]
     results = [r for r in rows if r["kind"] == "tool_result" and r["tool"] not in ARENA_TOOLS]
     failed = sum(1 for r in results if r["is_error"])
@@ -238,7 +236,12 @@ def extractive_summary(rows: list[dict[str, Any]]) -> str:
     return "\n\n".join(f"## {name}\n{body}" for name, body in sections.items() if body.strip())
 
 
-ARENA_TOOLS = ("context_status", "tag", "squash", "load_skill", "memory_search", "artifact_index")
+def _draft_of(row: dict[str, Any]) -> EventDraft:
+    """A log row (meta as stored JSON, or absent) as the draft it was appended from."""
+    return EventDraft(kind=row["kind"], text=row["text"], meta=json.loads(row.get("meta") or "{}"))
+
+
+ARENA_TOOLS = TOOL_NAMES
 
 
 def transcript_summary(draft: EventDraft) -> str | None:
@@ -266,39 +269,26 @@ def auto_window(drafts: list[EventDraft], count_tokens) -> int:
 
 
 def replay(arena, session: str, drafts: list[EventDraft], cwd: str | None) -> Replay:
-    from mcp_arena.core import status as dashboard
+    from mcp_arena.core.status import status as context_status
 
     arena.ensure_session(session, origin="import", label="eval")
     state = Replay(seqs=[])
-    chunk: list[EventDraft] = []
     tags = 0
-
-    def flush() -> None:
-        nonlocal tags
-        if not chunk:
-            return
-        events = arena.append(session, list(chunk), cwd=cwd)
+    for turn in turns(drafts):
+        events = arena.append(session, turn, cwd=cwd)
         state.seqs.extend(e.seq for e in events)
-        opens_task = is_request(chunk[0])
-        own_summary = next((s for s in map(transcript_summary, chunk) if s), None)
-        chunk.clear()
+        own_summary = next((s for s in map(transcript_summary, turn) if s), None)
         with arena.locked(session) as ledger:
-            status = dashboard.status(ledger, arena.settings)
+            status = context_status(ledger, arena.settings)
             state.turn_live_tokens.append(ledger.live_tokens())
             state.turn_total_tokens.append(ledger.total_tokens)
         if own_summary and status.last_tag and status.steps_since_tag > 0:
             state.agent_summaries += _squash(arena, session, own_summary)
         elif status.advice == "squash now":
             state.squashes += _squash(arena, session, None)
-        if opens_task or status.advice == "tag now":
-            arena.call(session, "tag", {"name": f"t{tags}"}, arena.tag_body(f"t{tags}", None))
+        if any(map(is_user_request, turn)) or status.advice == "tag now":
+            arena.tag(f"t{tags}")  # the arena's default session is the replayed one
             tags += 1
-
-    for draft in drafts:
-        if draft.kind in ("user", "assistant") and chunk:
-            flush()
-        chunk.append(draft)
-    flush()
     return state
 
 
@@ -308,7 +298,7 @@ def _squash(arena, session: str, text: str | None) -> int:
             tag = ledger.last_tag()
             rows = arena.store.events(session, seq_min=tag.seq + 1, seq_max=ledger.last_seq)
         text = extractive_summary(rows)
-    reply = arena.call(session, "squash", {"summary": text}, arena.squash_body(text, None))
+    reply = arena.squash(text)
     return 0 if reply.is_error else 1
 
 
@@ -341,7 +331,7 @@ def answer(arena, session: str, probes: list[Probe], replayed: Replay, top_k: in
 
 
 def _trail_sets(arena, session: str) -> dict[str, list[str]]:
-    reply = arena.call(session, "artifact_index", {}, arena.artifact_body([], None, None))
+    reply = arena.artifact_index()
     data = reply.structured or {}
     return {
         "created": sorted(e["path"] for e in data.get("created", [])),
@@ -358,7 +348,7 @@ def _answer_artifact(probe: Probe, summary: str, trail: dict[str, list[str]]) ->
 
 
 def _search_text(arena, session: str, query: str, top_k: int) -> str:
-    reply = arena.call(session, "memory_search", {"query": query[:900], "limit": top_k}, arena.search_body(query[:900], top_k, "all"))
+    reply = arena.memory_search(query[:900], limit=top_k)
     hits = (reply.structured or {}).get("hits", [])
     return normalise("\n".join(hit["snippet"] for hit in hits))
 
@@ -367,15 +357,15 @@ def _search_text(arena, session: str, query: str, top_k: int) -> str:
 
 
 def evaluate_session(label: str, session: str, drafts: list[EventDraft], *, window: str, top_k: int, semantic: bool) -> dict[str, Any]:
-    from mcp_arena.engine.arena import Arena
     from mcp_arena.config import Settings
     from mcp_arena.core.tokens import TokenCounter
+    from mcp_arena.engine.arena import Arena
 
     cwd = next((d.meta.get("cwd") for d in drafts if d.meta.get("cwd")), None)
     probes = derive_probes(drafts, cwd)
     with tempfile.TemporaryDirectory(prefix="mcp-arena-eval-") as home:
         size = auto_window(drafts, TokenCounter().count) if window == "auto" else int(window)
-        arena = Arena(Settings(home=Path(home), window_tokens=size, semantic=semantic, session=""))
+        arena = Arena(Settings(home=Path(home), window_tokens=size, semantic=semantic, session=session))
         try:
             replayed = replay(arena, session, drafts, cwd)
             if semantic:

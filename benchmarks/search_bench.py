@@ -266,7 +266,8 @@ def main(argv: list[str] | None = None) -> int:
         figures = run(size, args.batch, embedder)
         print(
             f"{figures['events']:>7} events | ingest {figures['ingest_events_per_s']:8.0f} ev/s"
-            f" | catch-up {figures['catch_up_events_per_s']:5.0f} ev/s ({figures['distinct_share']:.0%} distinct texts) | maintain {figures['maintain_s']:5.1f} s"
+            f" | catch-up {figures['catch_up_events_per_s']:5.0f} ev/s ({figures['distinct_share']:.0%} distinct texts)"
+            f" | maintain {figures['maintain_s']:5.1f} s"
             f" | hybrid p50 {figures['hybrid_p50_ms']:5.1f} ms p95 {figures['hybrid_p95_ms']:5.1f} ms"
             f" | full-text p50 {figures['fulltext_p50_ms']:5.1f} ms p95 {figures['fulltext_p95_ms']:5.1f} ms"
             f" | query embedding p50 {figures['query_embedding_p50_ms']:4.1f} ms p95 {figures['query_embedding_p95_ms']:4.1f} ms"

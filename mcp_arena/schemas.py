@@ -14,7 +14,8 @@ from typing import Any
 
 def compact(schema: dict[str, Any]) -> dict[str, Any]:
     definitions = schema.get("$defs", {})
-    return _compact(schema, definitions)
+    compacted: dict[str, Any] = _compact(schema, definitions)  # an object compacts to an object
+    return compacted
 
 
 def _compact(node: Any, definitions: dict[str, Any]) -> Any:

@@ -10,7 +10,6 @@ import pytest
 from mcp_arena import Settings
 
 
-
 @pytest.fixture
 def anyio_backend():
     return "asyncio"

@@ -13,7 +13,6 @@ import pytest
 from mcp_arena import Settings
 from mcp_arena.engine.arena import Arena
 from mcp_arena.feeds import claude_code, locate
-
 from tests.helpers import CORPUS
 
 SAMPLES = sorted((CORPUS / "claude-code").glob("*.jsonl"))
@@ -72,7 +71,7 @@ def test_every_event_and_turn_of_the_file_reaches_the_session(follow, sample):
     arena, _copy = follow(sample)
     result = status(arena)
     session = result["session"]
-    assert session == json.loads(next(l for l in sample.read_text().splitlines() if '"sessionId"' in l))["sessionId"]
+    assert session == json.loads(next(line for line in sample.read_text().splitlines() if '"sessionId"' in line))["sessionId"]
     events = transcript_events(arena, session)
     assert len(events) == len(list(claude_code.read_transcript(sample)))
     calls = {e.call_id for e in events if e.kind == "tool_call"}
@@ -153,7 +152,7 @@ def fake_claude_home(tmp_path: Path, project: Path, sample: Path, lines: int) ->
     claude = tmp_path / "claude-home"
     folder = claude / "projects" / locate.encode_project_dir(os.path.realpath(project))
     folder.mkdir(parents=True)
-    session = json.loads(next(l for l in sample.read_text().splitlines() if '"sessionId"' in l))["sessionId"]
+    session = json.loads(next(line for line in sample.read_text().splitlines() if '"sessionId"' in line))["sessionId"]
     text = sample.read_text().splitlines(keepends=True)
     (folder / f"{session}.jsonl").write_text("".join(text[:lines]))
     return folder / f"{session}.jsonl"

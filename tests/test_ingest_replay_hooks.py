@@ -9,14 +9,14 @@ import sys
 from pathlib import Path
 
 import pytest
-from tests.helpers import CORPUS
 from test_feed_runtime import COMPACT_LINE, raw_turn_context
 
 from mcp_arena import Settings
-from mcp_arena.engine.arena import Arena
-from mcp_arena.feeds import formats
-from mcp_arena.engine.store import Store
 from mcp_arena.core.tokens import TokenCounter
+from mcp_arena.engine.arena import Arena
+from mcp_arena.engine.store import Store
+from mcp_arena.feeds import formats
+from tests.helpers import CORPUS
 
 CLAUDE = CORPUS / "claude-code"
 MIXED = [CLAUDE / "tool_heavy.jsonl", CORPUS / "swe-agent" / "eps-19beb8.traj", CORPUS / "openhands" / "tests_runtime_trajs_basic.json"]

@@ -33,7 +33,8 @@ async def test_restart_shows_same_sessions_tags_squashes_and_artifacts(settings:
         assert after["last_tag"] == "before-restart"
         assert after["squashes"] == 1 and after["tokens_freed"] == before["tokens_freed"]
         assert after["steps"] == before["steps"] + 1
-        assert "survive restarts" in (await ok(client, "squash", summary="more", from_tag="before-restart", session=session)).structured_content["anchored_summary"]
+        squashed = await ok(client, "squash", summary="more", from_tag="before-restart", session=session)
+        assert "survive restarts" in squashed.structured_content["anchored_summary"]
 
 
 WRITER = textwrap.dedent(

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from mcp_arena.engine.arena import Arena
 from mcp_arena.core.events import EventDraft
+from mcp_arena.engine.arena import Arena
 from mcp_arena.search.fresh import FreshRow, FreshRows, bm25_order, interleave
 
 

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 
-from mcp_arena.errors import UnknownSkill
 from mcp_arena.core.events import Event
 from mcp_arena.core.skills import (
     Catalog,
@@ -22,6 +21,7 @@ from mcp_arena.core.skills import (
     measure,
     render,
 )
+from mcp_arena.errors import UnknownSkill
 
 BUILTINS = ("artifact-trail", "context-status", "filesystem", "git", "memory-search", "shell", "tag-and-squash")
 

@@ -22,10 +22,10 @@ from pathlib import Path
 from typing import Any
 
 from mcp_arena.config import Settings
-from mcp_arena.errors import ArenaError, InvalidArgument
 from mcp_arena.core.events import EventDraft
-from mcp_arena.feeds import formats
 from mcp_arena.engine.transcript import UsageSampler
+from mcp_arena.errors import ArenaError, InvalidArgument
+from mcp_arena.feeds import formats
 
 INGEST_FEED = "ingest"
 BATCH_EVENTS = 2_000
@@ -160,8 +160,8 @@ def add_replay_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run_replay(args: argparse.Namespace, settings: Settings) -> int:
-    from mcp_arena.engine.arena import Arena
     from mcp_arena.cli.replay import replay
+    from mcp_arena.engine.arena import Arena
 
     with tempfile.TemporaryDirectory(prefix="mcp-arena-replay-") as scratch:
         home = args.home or Path(scratch)

@@ -44,8 +44,8 @@ from typing import Any, Literal
 
 import yaml
 
-from mcp_arena.errors import UnknownSkill
 from mcp_arena.core.events import Event
+from mcp_arena.errors import UnknownSkill
 
 log = logging.getLogger("mcp_arena.core.skills")
 

@@ -12,7 +12,7 @@ import base64
 import gzip
 import hashlib
 import threading
-from functools import lru_cache
+from functools import cache
 from importlib import resources
 from unittest import mock
 
@@ -40,7 +40,7 @@ def _bundled_ranks(name: str, expected_sha256: str) -> dict[bytes, int]:
     return ranks
 
 
-@lru_cache(maxsize=None)
+@cache
 def encoding(name: str = "o200k_base") -> tiktoken.Encoding:
     """The tiktoken Encoding `name`, built without any network access."""
     if name not in ENCODINGS:

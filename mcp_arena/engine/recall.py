@@ -6,7 +6,8 @@ import contextlib
 import functools
 import logging
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING
 
 from mcp_arena.config import Settings
 from mcp_arena.core.events import Event
@@ -14,10 +15,14 @@ from mcp_arena.engine.store import Store
 from mcp_arena.search.filter import SearchFilter
 from mcp_arena.search.tables import RecallTables
 
+if TYPE_CHECKING:  # imported on first use: the model and the index load only when recall runs
+    from mcp_arena.search.embedder import Embedder
+    from mcp_arena.search.index import SearchIndex, SearchOutcome
+
 logger = logging.getLogger(__name__)
 
 @functools.lru_cache(maxsize=1)
-def shared_embedder():
+def shared_embedder() -> Embedder:
     """One embedding model per process, however many arenas it opens (eval opens one per session).
 
     One ONNX thread: measured as fast as two for these batch sizes (178 vs 156–182 events/s),
@@ -51,16 +56,16 @@ def recall_tables(store: Store, *, semantic: bool) -> RecallTables:
 
 
 class SearchRuntime:
-    def __init__(self, settings: Settings, store: Store, count_tokens: Callable[[str], int]):
+    def __init__(self, settings: Settings, store: Store, count_tokens: Callable[[str], int]) -> None:
         self.settings = settings
         self.store = store
         self.count_tokens = count_tokens
-        self._index = None
+        self._index: SearchIndex | None = None
         self._guard = threading.Lock()
         self._indexed_version: int | None = None  # reported before the index was opened
 
     @property
-    def index(self):
+    def index(self) -> SearchIndex:
         with self._guard:
             if self._index is None:
                 from mcp_arena.search.index import SearchIndex
@@ -84,7 +89,7 @@ class SearchRuntime:
         except Exception:  # an optimisation: every search still works without it
             logger.exception("search index preparation failed")
 
-    def foreground(self):
+    def foreground(self) -> contextlib.AbstractContextManager[None]:
         """Background embedding pauses while this is held (a tool call or an append is running)."""
         return self._index.foreground() if self._index is not None else contextlib.nullcontext()
 
@@ -112,14 +117,14 @@ class SearchRuntime:
         *,
         limit: int,
         scope: str,
-        squashed_ranges,
+        squashed_ranges: Iterable[tuple[int, int]],
         before_seq: int,
         max_tokens: int,
         kinds: Sequence[str] | None = None,
         tools: Sequence[str] | None = None,
         seq_min: int | None = None,
         seq_max: int | None = None,
-    ):
+    ) -> SearchOutcome:
         """The index's SearchOutcome (hits, mode, not_embedded, truncated) for one session."""
         where = SearchFilter.of(
             session,

@@ -49,6 +49,7 @@ from typing import Any
 import lancedb
 import pyarrow as pa
 from lancedb.expr import Expr, col, lit
+from lancedb.table import Table
 
 from mcp_arena.core.events import Event
 from mcp_arena.errors import StoreError
@@ -212,7 +213,7 @@ class Store:
         self.optimize_every = optimize_every
         self.keep_versions = timedelta(seconds=keep_versions_seconds)
         self.vector_index_min_rows = vector_index_min_rows
-        self.tables: dict[str, Any] = {}
+        self.tables: dict[str, Table] = {}
         try:
             lock_dir.mkdir(parents=True, exist_ok=True)
             if "://" not in uri:
@@ -302,7 +303,7 @@ class Store:
         query = self.tables["events"].search().where(where).limit(None)
         if columns:
             query = query.select(list(columns))
-        rows = query.to_arrow().sort_by("seq").to_pylist()
+        rows: list[dict[str, Any]] = query.to_arrow().sort_by("seq").to_pylist()  # pyarrow is untyped
         return rows
 
     def event_objects(self, session: str, **filters: Any) -> list[Event]:
@@ -316,13 +317,15 @@ class Store:
 
     def rows(self, table: str, session: str, order_by: str = "seq") -> list[dict[str, Any]]:
         arrow = self.tables[table].search().where(of_session(session)).limit(None).to_arrow()
-        return arrow.sort_by(order_by).to_pylist() if order_by else arrow.to_pylist()
+        rows: list[dict[str, Any]] = arrow.sort_by(order_by).to_pylist() if order_by else arrow.to_pylist()
+        return rows
 
     def has_session(self, session: str) -> bool:
         return self.tables["sessions"].count_rows(of_session(session).to_sql()) > 0
 
     def sessions(self) -> list[dict[str, Any]]:
-        return self.tables["sessions"].to_arrow().sort_by("created").to_pylist()
+        rows: list[dict[str, Any]] = self.tables["sessions"].to_arrow().sort_by("created").to_pylist()
+        return rows
 
     # -- feed state ------------------------------------------------------------------------------
 
@@ -363,7 +366,8 @@ class Store:
     def maintain_if_fragmented(self) -> None:
         """At start: tables left fragmented by earlier (short-lived) processes are compacted in the background."""
         try:
-            fragments = self.tables["events"].stats()["fragment_stats"]["num_fragments"]
+            # lancedb annotates stats() as a TableStatistics dataclass; 0.40 returns a dict
+            fragments = self.tables["events"].stats()["fragment_stats"]["num_fragments"]  # type: ignore[index]
         except Exception as exc:  # a statistics failure must not stop the server
             log.warning("could not read the events table's statistics: %s", exc)
             return
@@ -426,7 +430,7 @@ class Store:
             self._maintenance.join()
 
 
-def open_table(db: Any, name: str, schema: pa.Schema) -> Any:
+def open_table(db: lancedb.DBConnection, name: str, schema: pa.Schema) -> Table:
     """The table, created with `schema` when missing; an existing one is opened as it is
     (a vectors table from before the text column keeps its schema)."""
     try:
@@ -435,7 +439,7 @@ def open_table(db: Any, name: str, schema: pa.Schema) -> Any:
         return db.open_table(name)
 
 
-def build_fulltext_index(events: Any) -> int | None:
+def build_fulltext_index(events: Table) -> int | None:
     """Create the full-text index on the events' text: the events version it covers, or None
     when not built now (no rows yet, or it exists already — another process may have just built it)."""
     from lancedb.index import FTS

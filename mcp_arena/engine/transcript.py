@@ -32,8 +32,7 @@ from mcp_arena.config import Settings
 from mcp_arena.core.events import Event, EventDraft
 from mcp_arena.core.tools import TOOL_NAMES
 from mcp_arena.engine.store import Store
-from mcp_arena.feeds import formats
-from mcp_arena.feeds import locate
+from mcp_arena.feeds import formats, locate
 from mcp_arena.feeds.claude_code import context_tokens
 from mcp_arena.feeds.live import ClaudeCodeFeed
 from mcp_arena.feeds.turns import opens_turn
@@ -108,9 +107,10 @@ class TranscriptRuntime:
         try:
             with self._guard:
                 self._follow_newest()
-                if self._feed is None or not self._file_grew():
+                feed, session, path = self._feed, self.session, self.path  # bound together by _bind
+                if feed is None or session is None or path is None or not self._file_grew(path):
                     return 0
-                return self._read_and_append()
+                return self._read_and_append(session, path, feed)
         except Exception as exc:  # the feed must never take a tool call down
             log.warning("transcript feed: sync of %s failed: %s", self.path, exc)
             self._forget()
@@ -159,9 +159,9 @@ class TranscriptRuntime:
 
     # -- reading ---------------------------------------------------------------------------------
 
-    def _file_grew(self) -> bool:
+    def _file_grew(self, path: Path) -> bool:
         try:
-            stat = os.stat(self.path)
+            stat = os.stat(path)
         except OSError:
             return False
         stamp = (stat.st_ino, stat.st_size, stat.st_mtime_ns)
@@ -169,23 +169,25 @@ class TranscriptRuntime:
         self._file_stamp = stamp
         return grew
 
-    def _read_and_append(self) -> int:
-        self._adopt_newer_state()
-        before = self._feed.tail.offset
-        drafts = self._sampler.apply(draft for draft in self._feed.poll() if not is_own_call(draft))
-        if self._feed.tail.offset == before and not drafts:
+    def _read_and_append(self, session: str, path: Path, feed: ClaudeCodeFeed) -> int:
+        feed = self._adopt_newer_state(session, path, feed)
+        before = feed.tail.offset
+        drafts = self._sampler.apply(draft for draft in feed.poll() if not is_own_call(draft))
+        if feed.tail.offset == before and not drafts:
             return 0
-        events = self.arena.append(self.session, drafts, cwd=self.cwd)
-        state = {"feed": self._feed.state(), "last_message": self._sampler.last_message, "path": str(self.path)}
-        self._state_ts = self.arena.store.save_feed_state(self.session, FEED_NAME, state)
+        events = self.arena.append(session, drafts, cwd=self.cwd)
+        state = {"feed": feed.state(), "last_message": self._sampler.last_message, "path": str(path)}
+        self._state_ts = self.arena.store.save_feed_state(session, FEED_NAME, state)
         return len(events)
 
-    def _adopt_newer_state(self) -> None:
+    def _adopt_newer_state(self, session: str, path: Path, feed: ClaudeCodeFeed) -> ClaudeCodeFeed:
+        """The feed to read on with: a new one at a newer persisted position, else `feed`."""
         # A hook process may have read part of the file since our last sync: resume from its position.
-        saved = self.arena.store.newest_feed_state(self.session, FEED_NAME, after_ts=self._state_ts)
+        saved = self.arena.store.newest_feed_state(session, FEED_NAME, after_ts=self._state_ts)
         if saved is None:
-            return
+            return feed
         state, self._state_ts = saved
-        self._feed = ClaudeCodeFeed(self.path, state.get("feed"), source="transcript")
+        self._feed = ClaudeCodeFeed(path, state.get("feed"), source="transcript")
         self._sampler.last_message = state.get("last_message", "")
+        return self._feed
 

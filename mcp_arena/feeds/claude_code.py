@@ -44,7 +44,7 @@ from pathlib import Path
 from typing import Any
 
 from mcp_arena.core.events import EventDraft
-from mcp_arena.feeds.common import args_json, decode_json_line, flatten_content, unix_seconds
+from mcp_arena.feeds.common import args_json, decode_json_line, dict_field, flatten_content, unix_seconds
 from mcp_arena.feeds.turns import is_model_response
 
 log = logging.getLogger(__name__)
@@ -287,7 +287,7 @@ class ClaudeCodeParser:
         ctx = self._context(line)
         subtype = str(line.get("subtype") or "")
         if subtype == "compact_boundary":
-            compact = line.get("compactMetadata") if isinstance(line.get("compactMetadata"), dict) else {}
+            compact = dict_field(line, "compactMetadata")
             text = str(line.get("content") or "Conversation compacted")
             return [self._event("compaction", text, ctx, **compact)]
         text = flatten_content(line.get("content")) or subtype
@@ -298,7 +298,7 @@ class ClaudeCodeParser:
         return [self._event("note", str(line.get("summary") or ""), ctx, subtype="summary", leaf_uuid=line.get("leafUuid"))]
 
     def _progress_events(self, line: dict[str, Any]) -> list[EventDraft]:
-        data = line.get("data") if isinstance(line.get("data"), dict) else {}
+        data = dict_field(line, "data")
         nested = data.get("message")
         if data.get("type") != "agent_progress" or not isinstance(nested, dict):
             self.skipped[f"progress:{data.get('type')}"] += 1

@@ -39,6 +39,12 @@ def args_json(arguments: Any) -> str:
     return json.dumps(arguments, sort_keys=True, ensure_ascii=False, default=str)
 
 
+def dict_field(record: dict[str, Any], key: str) -> dict[str, Any]:
+    """The record's `key` when it holds a JSON object, else an empty one (absent, null, or another type)."""
+    value = record.get(key)
+    return value if isinstance(value, dict) else {}
+
+
 def parse_arguments(raw: Any) -> Any:
     """An OpenAI-style `arguments` string → its value; text that is not JSON is kept as is."""
     if not isinstance(raw, str):
@@ -75,7 +81,7 @@ def _block_text(block: Any) -> str:
     if kind == "text" or (kind is None and "text" in block):
         return str(block.get("text") or "")
     if kind in ("image", "image_url", "input_image"):
-        media = (block.get("source") or {}).get("media_type") if isinstance(block.get("source"), dict) else None
+        media = dict_field(block, "source").get("media_type")
         return f"[image: {media}]" if media else IMAGE_PLACEHOLDER
     if kind == "tool_reference":
         return f"[tool: {block.get('tool_name', '')}]"

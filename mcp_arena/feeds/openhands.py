@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from mcp_arena.core.events import EventDraft
-from mcp_arena.feeds.common import args_json, decode_json_line, flatten_content, unix_seconds
+from mcp_arena.feeds.common import args_json, decode_json_line, dict_field, flatten_content, unix_seconds
 
 log = logging.getLogger(__name__)
 
@@ -104,7 +104,7 @@ def _flatten_pairs(history: list[Any]) -> Iterator[dict[str, Any]]:
 
 def _action_events(event: dict[str, Any], source: str, tool_names: dict[str, str]) -> Iterator[EventDraft]:
     action = str(event.get("action") or "")
-    args = event.get("args") if isinstance(event.get("args"), dict) else {}
+    args = dict_field(event, "args")
     ts = unix_seconds(event.get("timestamp"))
     meta = _meta(event)
     if action == "message":

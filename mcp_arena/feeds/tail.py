@@ -30,7 +30,7 @@ import hashlib
 import logging
 import os
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -109,7 +109,7 @@ class TranscriptTail:
         iterator.close()
         return lines
 
-    def iter_new(self) -> Iterator[dict[str, Any]]:
+    def iter_new(self) -> Generator[dict[str, Any], None, None]:
         """Like `read_new`, one line at a time; the offset moves past each line as it is yielded."""
         self.last_reset = None
         try:

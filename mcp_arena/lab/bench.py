@@ -38,10 +38,19 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Awaitable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, NotRequired, TypedDict, TypeVar
 
 from mcp_arena.core.tools import ToolName
+
+if TYPE_CHECKING:  # imported where used: `bench --help` loads neither the engine nor the SDK client
+    from mcp import Client, StdioServerParameters
+    from mcp.types import CallToolResult
+
+    from mcp_arena.config import Settings
+
+T = TypeVar("T")
 
 FULL_SIZES = (1_000, 10_000, 100_000)
 SMOKE_SIZES = (200,)
@@ -81,7 +90,16 @@ def percentile(samples: list[float], pct: float) -> float:
     return ordered[rank - 1]
 
 
-def summary_of(samples_ms: list[float]) -> dict[str, float]:
+class LatencySummary(TypedDict):
+    n: int
+    p50_ms: float
+    p95_ms: float
+    p99_ms: float
+    mean_ms: float
+    p95_over_floor: NotRequired[float | None]  # a tool's p95 over the floor tool's (None: the floor's is 0)
+
+
+def summary_of(samples_ms: list[float]) -> LatencySummary:
     return {
         "n": len(samples_ms),
         "p50_ms": round(percentile(samples_ms, 50), 2),
@@ -102,7 +120,7 @@ def session_name(size: int) -> str:
 # -- seeding and the log -------------------------------------------------------------------------
 
 
-def bench_settings(home: Path, **overrides: Any):
+def bench_settings(home: Path, **overrides: Any) -> Settings:
     from mcp_arena.config import Settings
 
     return Settings(home=home, session="", transcript="", skill_dirs=[], **overrides)
@@ -170,8 +188,8 @@ def embedding_rate(home: Path, sample: int) -> dict[str, Any]:
     """Events/s of the real embedding catch-up over a fresh sample session."""
     from mcp_arena.engine.arena import Arena
     from mcp_arena.engine.recall import recall_tables
-    from mcp_arena.search.index import SearchIndex
     from mcp_arena.lab.workload import generated_session
+    from mcp_arena.search.index import SearchIndex
 
     session = "bench-embed"
     arena = Arena(bench_settings(home, semantic=False))
@@ -247,7 +265,7 @@ def build_vector_indexes(home: Path) -> float:
 # -- through a real client over stdio --------------------------------------------------------------
 
 
-def server_params(home: Path, session: str):
+def server_params(home: Path, session: str) -> StdioServerParameters:
     from mcp import StdioServerParameters
 
     env = {**os.environ, "MCP_ARENA_HOME": str(home), "MCP_ARENA_SESSION": session, "MCP_ARENA_TRANSCRIPT": ""}
@@ -264,7 +282,7 @@ def tool_arguments(tool: str, i: int) -> dict[str, Any]:
     return {}
 
 
-async def timed_ms(awaitable) -> tuple[float, Any]:
+async def timed_ms(awaitable: Awaitable[T]) -> tuple[float, T]:
     started = time.perf_counter()
     result = await awaitable
     return (time.perf_counter() - started) * 1000, result
@@ -277,7 +295,6 @@ async def latency_for(home: Path, size: int, iterations: int, think_ms: int = 0)
     server's background work (embedding, compaction) then runs in the pause, as it does in
     use. The pause is never part of a timing. 0 measures calls back to back: the worst case."""
     import anyio
-
     from mcp import Client
 
     async with Client(server_params(home, session_name(size))) as client:
@@ -314,7 +331,7 @@ async def latency_for(home: Path, size: int, iterations: int, think_ms: int = 0)
     }
 
 
-async def squash_round_trips(client, count: int) -> dict[str, float]:
+async def squash_round_trips(client: Client, count: int) -> LatencySummary:
     """squash over a short range (tag, one status call, squash), measured alone since it mutates."""
     samples = []
     for i in range(count):
@@ -326,9 +343,12 @@ async def squash_round_trips(client, count: int) -> dict[str, float]:
     return summary_of(samples)
 
 
-def _check(tool: str, result) -> None:
+def _check(tool: str, result: CallToolResult) -> None:
+    from mcp.types import TextContent
+
     if result.is_error:
-        raise RuntimeError(f"bench: {tool} failed: {result.content[0].text[:300]}")
+        text = next((block.text for block in result.content if isinstance(block, TextContent)), "(no text)")
+        raise RuntimeError(f"bench: {tool} failed: {text[:300]}")
 
 
 def server_pid() -> int | None:
@@ -541,15 +561,20 @@ def render_markdown(report: dict[str, Any]) -> str:
     ing, emb, sto = report["ingestion"], report["embedding"], report["storage"]
     out.append(f"- ingestion into the log: **{ing['events_per_s']:,} events/s** ({ing['batch']:,} drafts per append; "
                + ", ".join(f"{r['events']:,}: {r['events_per_s']:,}/s" for r in ing["per_size"]) + ")")
-    out.append(f"- embedding catch-up: **{emb['events_per_s']} events/s** ({emb['events']:,} events in {emb['seconds']} s, {emb['threads']} CPUs)")
-    out.append(f"- vector layer for the latency runs: {report['vectors']['synthetic_vectors']:,} synthetic unit vectors; indexes built in {report['vectors']['index_build_s']} s")
-    out.append(f"- LanceDB folder per 10,000 events: {sto['before_mb_per_10k']} MB before maintenance, {sto['after_mb_per_10k']} MB after ({sto['maintenance_s']} s)")
+    out.append(f"- embedding catch-up: **{emb['events_per_s']} events/s** "
+               f"({emb['events']:,} events in {emb['seconds']} s, {emb['threads']} CPUs)")
+    vec = report["vectors"]
+    out.append(f"- vector layer for the latency runs: {vec['synthetic_vectors']:,} synthetic unit vectors; indexes built in {vec['index_build_s']} s")
+    out.append(f"- LanceDB folder per 10,000 events: {sto['before_mb_per_10k']} MB before maintenance, "
+               f"{sto['after_mb_per_10k']} MB after ({sto['maintenance_s']} s)")
     out.append("- peak RSS: server " + ", ".join(f"{r['events']:,} events: {r['server_peak_rss_mb']} MB" for r in report["latency"])
                + f"; bench process while ingesting: {ing['bench_peak_rss_mb']} MB")
     cold = report["cold_start"]
-    out.append(f"- cold start ({cold['events']:,}-event session, median of {cold['runs']}): initialize {cold['initialize_s']} s, first memory_search {cold['first_memory_search_s']} s")
+    out.append(f"- cold start ({cold['events']:,}-event session, median of {cold['runs']}): "
+               f"initialize {cold['initialize_s']} s, first memory_search {cold['first_memory_search_s']} s")
     sur = report["surface"]
-    out.append(f"- always-visible surface: {sur['total_tokens']:,} tokens ({sur['instructions_tokens']} instructions + {sur['tools_list_tokens']} tools/list, {sur['encoding']})")
+    out.append(f"- always-visible surface: {sur['total_tokens']:,} tokens "
+               f"({sur['instructions_tokens']} instructions + {sur['tools_list_tokens']} tools/list, {sur['encoding']})")
     out.append("\n## Squash and the summary layer\n\n| range (events) | squash (ms, in process) |\n| ---: | ---: |")
     out += [f"| {r['range_events']:,} | {r['squash_ms']} |" for r in report["squash_vs_range"]]
     su = report["summary_update"]
@@ -566,8 +591,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--think-ms", type=int, default=0, help="pause between rounds of calls, as an agent's model thinks (default 0: back to back)")
 
 
-def run(args: argparse.Namespace, _settings) -> int:
-    sizes = SMOKE_SIZES if args.smoke else FULL_SIZES
+def run(args: argparse.Namespace, _settings: Settings) -> int:
+    sizes: tuple[int, ...] = SMOKE_SIZES if args.smoke else FULL_SIZES
     if args.sizes:
         sizes = tuple(sorted(int(s.replace("_", "")) for s in args.sizes.split(",") if s.strip()))
     iterations = args.iterations or (5 if args.smoke else 100)

@@ -32,13 +32,20 @@ import re
 import sys
 import tempfile
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mcp_arena.core.events import EventDraft
 from mcp_arena.core.tools import TOOL_NAMES
 from mcp_arena.feeds.turns import is_user_request, turns
+
+if TYPE_CHECKING:  # imported where used: the engine (and LanceDB) load only when a replay runs
+    from mcp_arena.config import Settings
+    from mcp_arena.engine.arena import Arena
+
+CallsById = dict[str, tuple[int, EventDraft]]  # a tool call's id -> (its index in the transcript, the call)
 
 PROBE_TYPES = ("recall", "artifact", "continuation", "decision")
 MAX_PROBES_PER_KIND = 12
@@ -127,7 +134,7 @@ def _command_of(draft: EventDraft) -> str:
     return first_line(command) if isinstance(command, str) else ""
 
 
-def _error_probes(drafts, calls) -> list[Probe]:
+def _error_probes(drafts: list[EventDraft], calls: CallsById) -> list[Probe]:
     probes = []
     for i, d in enumerate(drafts):
         if d.kind != "tool_result" or not d.is_error or not error_message(d.text):
@@ -139,7 +146,7 @@ def _error_probes(drafts, calls) -> list[Probe]:
     return probes
 
 
-def _command_probes(drafts) -> list[Probe]:
+def _command_probes(drafts: list[EventDraft]) -> list[Probe]:
     probes = []
     for i, d in enumerate(drafts):
         command = _command_of(d) if d.kind == "tool_call" else ""
@@ -151,7 +158,7 @@ def _command_probes(drafts) -> list[Probe]:
     return probes
 
 
-def _value_probes(drafts, calls) -> list[Probe]:
+def _value_probes(drafts: list[EventDraft], calls: CallsById) -> list[Probe]:
     probes = []
     for i, d in enumerate(drafts):
         if d.kind != "tool_result" or d.is_error:
@@ -183,7 +190,7 @@ def artifact_truth(drafts: list[EventDraft], cwd: str | None = None) -> dict[str
     }
 
 
-def _artifact_probes(drafts, cwd) -> list[Probe]:
+def _artifact_probes(drafts: list[EventDraft], cwd: str | None) -> list[Probe]:
     truth = artifact_truth(drafts, cwd)
     last = len(drafts) - 1
     return [
@@ -193,7 +200,7 @@ def _artifact_probes(drafts, cwd) -> list[Probe]:
     ]
 
 
-def _continuation_probes(drafts) -> list[Probe]:
+def _continuation_probes(drafts: list[EventDraft]) -> list[Probe]:
     requests = [(i, d) for i, d in enumerate(drafts) if is_user_request(d)]
     if not requests:
         return []
@@ -205,7 +212,7 @@ def _sentences(text: str) -> list[str]:
     return [s.strip() for s in SENTENCE_END.split(text) if len(s.strip()) > 12]
 
 
-def _decision_probes(drafts) -> list[Probe]:
+def _decision_probes(drafts: list[EventDraft]) -> list[Probe]:
     probes = []
     for i, d in enumerate(drafts):
         if d.kind != "assistant":
@@ -263,12 +270,12 @@ class Replay:
     turn_total_tokens: list[int] = field(default_factory=list)
 
 
-def auto_window(drafts: list[EventDraft], count_tokens) -> int:
+def auto_window(drafts: list[EventDraft], count_tokens: Callable[[str], int]) -> int:
     """A window a third of the transcript's size (at least 1,000), so the policy has something to do."""
     return max(1_000, sum(count_tokens(d.text) for d in drafts) // 3)
 
 
-def replay(arena, session: str, drafts: list[EventDraft], cwd: str | None) -> Replay:
+def replay(arena: Arena, session: str, drafts: list[EventDraft], cwd: str | None) -> Replay:
     from mcp_arena.core.status import status as context_status
 
     arena.ensure_session(session, origin="import", label="eval")
@@ -292,10 +299,12 @@ def replay(arena, session: str, drafts: list[EventDraft], cwd: str | None) -> Re
     return state
 
 
-def _squash(arena, session: str, text: str | None) -> int:
+def _squash(arena: Arena, session: str, text: str | None) -> int:
     if text is None:
         with arena.locked(session) as ledger:
             tag = ledger.last_tag()
+            if tag is None:  # nothing to squash from (the advice says "squash now" only once a tag exists)
+                return 0
             rows = arena.store.events(session, seq_min=tag.seq + 1, seq_max=ledger.last_seq)
         text = extractive_summary(rows)
     reply = arena.squash(text)
@@ -309,11 +318,14 @@ def normalise(text: str) -> str:
     return " ".join(text.split()).casefold()
 
 
-def answer(arena, session: str, probes: list[Probe], replayed: Replay, top_k: int) -> None:
+def answer(arena: Arena, session: str, probes: list[Probe], replayed: Replay, top_k: int) -> None:
     with arena.locked(session) as ledger:
         summary = normalise(ledger.anchored_summary())
         ranges = [(r.from_seq, r.to_seq) for r in ledger.active_squashes()]
-    inside = lambda seq: any(a <= seq <= b for a, b in ranges)  # noqa: E731
+
+    def inside(seq: int) -> bool:
+        return any(a <= seq <= b for a, b in ranges)
+
     live = normalise("\n".join(r["text"] for r in arena.store.events(session) if not inside(r["seq"])))
     trail = _trail_sets(arena, session)
     for probe in probes:
@@ -330,7 +342,7 @@ def answer(arena, session: str, probes: list[Probe], replayed: Replay, top_k: in
             probe.answered_by.append("memory_search")
 
 
-def _trail_sets(arena, session: str) -> dict[str, list[str]]:
+def _trail_sets(arena: Arena, session: str) -> dict[str, list[str]]:
     reply = arena.artifact_index()
     data = reply.structured or {}
     return {
@@ -347,7 +359,7 @@ def _answer_artifact(probe: Probe, summary: str, trail: dict[str, list[str]]) ->
         probe.answered_by.append("summary")
 
 
-def _search_text(arena, session: str, query: str, top_k: int) -> str:
+def _search_text(arena: Arena, session: str, query: str, top_k: int) -> str:
     reply = arena.memory_search(query[:900], limit=top_k)
     hits = (reply.structured or {}).get("hits", [])
     return normalise("\n".join(hit["snippet"] for hit in hits))
@@ -376,7 +388,7 @@ def evaluate_session(label: str, session: str, drafts: list[EventDraft], *, wind
             arena.close()
 
 
-def _report(label, session, drafts, probes, replayed: Replay, arena, window: int) -> dict[str, Any]:
+def _report(label: str, session: str, drafts: list[EventDraft], probes: list[Probe], replayed: Replay, arena: Arena, window: int) -> dict[str, Any]:
     with arena.locked(session) as ledger:
         squashed = sum(r.tokens_before for r in ledger.active_squashes())
         anchored = arena.count_tokens(ledger.anchored_summary())
@@ -453,7 +465,7 @@ def _cell(row: dict[str, Any]) -> str:
     return f"{row['answered']}/{row['total']} ({row['squashed_answered']}/{row['squashed_total']})"
 
 
-def _sum_cells(results, kind) -> dict[str, int]:
+def _sum_cells(results: list[dict[str, Any]], kind: str) -> dict[str, int]:
     keys = ("answered", "total", "squashed_answered", "squashed_total")
     return {key: sum(r["probes"][kind][key] for r in results) for key in keys}
 
@@ -466,7 +478,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", type=Path, help="also write the full results (every probe) here")
 
 
-def run(args: argparse.Namespace, _settings) -> int:
+def run(args: argparse.Namespace, _settings: Settings) -> int:
     from mcp_arena.lab.workload import sources
 
     results = []

@@ -33,13 +33,17 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mcp_arena.core.events import EventDraft
 from mcp_arena.feeds.claude_code import context_tokens
 from mcp_arena.feeds.turns import is_user_request, opens_turn
+
+if TYPE_CHECKING:
+    from mcp_arena.config import Settings as ArenaSettings  # `Settings` below are the simulation's
 
 POLICIES = ("none", "host95", "arena")
 HOST_THRESHOLD = 0.95
@@ -87,7 +91,7 @@ class Outcome:
 # -- turns from a transcript ---------------------------------------------------------------------
 
 
-def workload(label: str, session: str, drafts: list[EventDraft], count) -> Workload:
+def workload(label: str, session: str, drafts: list[EventDraft], count: Callable[[str], int]) -> Workload:
     """The turns of a session, each sized by its logged usage when the transcript has it (Claude Code),
     else by the tokens of the events since the previous turn."""
     exact = any(isinstance(d.meta.get("usage"), dict) and not d.meta.get("sidechain") for d in drafts)
@@ -323,7 +327,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, help="folder for simulate.json and one PNG chart per session")
 
 
-def run(args: argparse.Namespace, _settings) -> int:
+def run(args: argparse.Namespace, _settings: ArenaSettings) -> int:
     from mcp_arena.core.tokens import TokenCounter
     from mcp_arena.lab.workload import sources
 

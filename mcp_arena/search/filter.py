@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from lancedb.expr import Expr, col, lit
 
@@ -142,6 +143,6 @@ class SearchFilter:
         return inside if self.scope == "squashed" else not inside
 
 
-def build_filter(session: str, **options) -> Expr | None:
+def build_filter(session: str, **options: Any) -> Expr | None:
     """The LanceDB filter for these options (see `SearchFilter.of`); None when nothing can match."""
     return SearchFilter.of(session, **options).expr()

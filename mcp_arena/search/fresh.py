@@ -50,7 +50,7 @@ class FreshRow:
     kind: str
     tool: str
     text: str
-    words: Counter | None = None  # the text's words and their counts, on first search
+    words: Counter[str] | None = None  # the text's words and their counts, on first search
     length: int = 0  # how many words
 
 
@@ -141,11 +141,12 @@ def bm25_order(query: str, rows: Sequence[FreshRow]) -> list[int]:
     terms = set(stems(query))
     if not terms or not rows:
         return []
+    counts: list[Counter[str]] = []
     for row in rows:
         if row.words is None:  # concurrent searches may both fill it in: the same words
             words = stems(row.text)
             row.length, row.words = len(words), Counter(words)
-    counts = [row.words for row in rows]
+        counts.append(row.words)
     lengths = [row.length for row in rows]
     average = (sum(lengths) / len(rows)) or 1.0
     frequency = Counter(term for c in counts for term in terms if c[term])

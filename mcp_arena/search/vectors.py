@@ -174,14 +174,15 @@ class VectorWriter:
 
     def _embed_seqs(self, session: str, seqs: list[int]) -> int:
         rows = self._rows_to_embed(session, seqs)
-        if rows.num_rows == 0:
+        embedded: int = rows.num_rows  # pyarrow is untyped
+        if embedded == 0:
             return 0
         texts = [text or "" for text in rows.column("text").to_pylist()]
         vectors = self.vectors_for(texts, rows.column("kind").to_pylist(), rows.column("tool").to_pylist())
         self.table.add(
             pa.table(
                 {
-                    "session": [session] * rows.num_rows,
+                    "session": [session] * embedded,
                     "seq": rows.column("seq"),
                     "kind": rows.column("kind"),
                     "tool": rows.column("tool"),
@@ -193,9 +194,9 @@ class VectorWriter:
         )
         with self._state_lock:
             self._raise_embedded_max(session, rows.column("seq")[-1].as_py())
-        self._tables.vectors_added(rows.num_rows)
+        self._tables.vectors_added(embedded)
         self.tail.forget(session, rows.column("seq").to_pylist())  # only now: a search reads one or the other
-        return rows.num_rows
+        return embedded
 
     def vectors_for(self, texts: list[str], kinds: list[str], tools: list[str]) -> Any:
         """Embeddings of the texts worth one; zeros for the rest. On the background thread the
@@ -252,7 +253,8 @@ class VectorWriter:
         where = (col("session") == lit(session)) if where is None else where
         if upto is not None:
             where = where & (col("seq") > lit(upto))
-        return self._tables.events.count_rows(where.to_sql())
+        unembedded: int = self._tables.events.count_rows(where.to_sql())  # the handles are untyped (tables.py)
+        return unembedded
 
     def _raise_embedded_max(self, session: str, seq: int) -> None:
         if seq > self._embedded_max.get(session, -1):

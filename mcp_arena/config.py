@@ -6,7 +6,7 @@ One environment variable moves all state: MCP_ARENA_HOME (or --home).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import platformdirs
 from pydantic import Field, field_validator, model_validator
@@ -49,13 +49,27 @@ class Settings(BaseSettings):
     keep_versions_seconds: float = Field(3_600.0, ge=0, description="LanceDB versions older than this are cleaned")
 
     artifact_max_entries: int = Field(25, ge=1, le=1_000, description="files listed per artifact_index group")
-    artifact_mappings: dict[str, dict] = Field(default_factory=dict, description="extra tool→file-action mappings")
+    artifact_mappings: dict[str, dict[str, Any]] = Field(default_factory=dict, description="extra tool→file-action mappings")
     transcript: str = Field("", description="'auto', a transcript path, or '' for none")
     hook_budget_tokens: int = Field(2_000, ge=100, description="token budget of the session-start hook output")
 
+    upstream: str = Field("", description="an mcpServers JSON file: servers the arena stands in front of")
+    upstream_timeout_seconds: float = Field(60.0, gt=0, le=3_600, description="longest wait for one upstream call")
+    upstream_start_timeout_seconds: float = Field(30.0, gt=0, le=600, description="longest wait for an upstream to start")
+    trim: bool = Field(True, description="trim proxied and hooked results over their budget (the full text stays in the log)")
+    # Budgets by kind of output, in tokens; chosen on the corpus (core/shape.py says how).
+    trim_command_tokens: int = Field(2_000, ge=200, description="budget of command output (Bash, shell tools)")
+    trim_log_tokens: int = Field(2_000, ge=200, description="budget of a log")
+    trim_listing_tokens: int = Field(1_000, ge=200, description="budget of a listing or search result (Grep, Glob, ls)")
+    trim_web_tokens: int = Field(4_000, ge=200, description="budget of a fetched page")
+    trim_file_tokens: int = Field(8_000, ge=200, description="budget of a file read")
+    trim_other_tokens: int = Field(4_000, ge=200, description="budget of any other text result")
+    trim_pressure_factor: float = Field(0.5, gt=0, le=1, description="budgets are multiplied by this once usage passes stage1")
+    trim_page_tokens: int = Field(4_000, ge=200, le=50_000, description="size of one page of a trimmed result paged back")
+
     @field_validator("skill_dirs", mode="before")
     @classmethod
-    def _split_paths(cls, value):
+    def _split_paths(cls, value: Any) -> Any:
         if isinstance(value, str):
             return [p for p in value.split(":") if p]
         return value

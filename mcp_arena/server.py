@@ -14,6 +14,7 @@ on a thread (`ArenaStarter`), so `initialize` is answered before LanceDB loads.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -21,15 +22,18 @@ from dataclasses import dataclass
 from importlib.metadata import version
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
+from mcp.server.context import ServerRequestContext
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.tools import Tool
 from mcp.types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import BaseModel, Field
 
-from mcp_arena import schemas
+from mcp_arena import connection, relay, schemas
 from mcp_arena.config import Settings
 from mcp_arena.core.skills import builtin_skills_dir, load_catalog
 from mcp_arena.core.tools import ToolName
+from mcp_arena.proxy.pool import UpstreamPool
+from mcp_arena.proxy.upstream import UpstreamOptions
 
 if TYPE_CHECKING:
     from mcp_arena.engine.arena import Arena, Reply
@@ -60,13 +64,15 @@ class FileRecord(BaseModel):
 class ArenaStarter:
     """Builds the arena off the event loop at start, so `initialize` is answered before LanceDB is loaded."""
 
-    def __init__(self, settings: Settings, arena: Arena | None = None):
+    def __init__(self, settings: Settings, arena: Arena | None = None, upstream_notes: Callable[[], list[str]] | None = None):
         self._arena = arena
         self._error: BaseException | None = None
         self._ready = threading.Event()
+        self._upstream_notes = upstream_notes
         if arena is None:
             threading.Thread(target=self._build, args=(settings,), name="arena-start", daemon=True).start()
         else:
+            self._give_notes(arena)
             self._ready.set()
 
     def _build(self, settings: Settings) -> None:
@@ -74,12 +80,17 @@ class ArenaStarter:
             from mcp_arena.engine.arena import Arena
 
             self._arena = Arena(settings)
+            self._give_notes(self._arena)
         except BaseException as exc:  # surfaced to every call, never lost in a thread
             self._error = exc
         finally:
             self._ready.set()
         if self._arena is not None:
             self._arena.prepare_for_calls()
+
+    def _give_notes(self, arena: Arena) -> None:
+        if self._upstream_notes is not None:
+            arena.upstream_notes = self._upstream_notes
 
     def get(self) -> Arena:
         """The arena, waiting for its start; raises if it could not start."""
@@ -102,6 +113,11 @@ class ServerState:
     arena: ArenaStarter
 
 
+def arena_of_request(ctx: ServerRequestContext[ServerState, Any]) -> Arena:
+    """The arena, from a middleware's request context."""
+    return ctx.lifespan_context.arena.get()
+
+
 ArenaContext = Context[ServerState, Any]
 
 
@@ -111,16 +127,7 @@ def arena_of(ctx: ArenaContext) -> Arena:
 
 def connection_key(ctx: ArenaContext) -> str:
     """Which connection a call came on: the HTTP session id when there is one, else the process."""
-    request = getattr(ctx.request_context, "request", None)
-    headers = getattr(request, "headers", None)
-    if headers is not None:
-        session_id = headers.get("mcp-session-id")
-        if session_id:
-            return str(session_id)
-    query = getattr(request, "query_params", None)
-    if query is not None and query.get("session_id"):
-        return str(query["session_id"])
-    return ""
+    return connection.connection_key(getattr(ctx.request_context, "request", None))
 
 
 def to_result(reply: Reply) -> CallToolResult:
@@ -128,6 +135,7 @@ def to_result(reply: Reply) -> CallToolResult:
         content=[TextContent(type="text", text=reply.text)],
         structured_content=reply.structured,
         is_error=reply.is_error,
+        _meta=reply.meta,
     )
 
 
@@ -175,18 +183,20 @@ def load_skill(
 
 def memory_search(
     ctx: ArenaContext,
-    query: Annotated[str, Field(description="what to recall, in words")],
+    query: Annotated[str | None, Field(description="what to recall, in words")] = None,
     limit: Annotated[int, Field(description="max hits")] = 5,
     scope: Annotated[str, Field(description="all | squashed | live")] = "all",
     kinds: Annotated[list[str] | None, Field(description="only these kinds, e.g. tool_result, assistant, summary")] = None,
     tools: Annotated[list[str] | None, Field(description="only events of these tools, e.g. Bash")] = None,
     from_seq: Annotated[int | None, Field(description="only seq >= this")] = None,
     to_seq: Annotated[int | None, Field(description="only seq <= this")] = None,
+    seq: Annotated[int | None, Field(description="page back the trimmed result at this seq (no query)")] = None,
+    page: Annotated[int | None, Field(description="page number, with seq")] = None,
     session: SessionArg = None,
 ) -> CallToolResult:
-    """Recall from this session's log by meaning and keywords (page-in after a squash or compaction, not every turn)."""
+    """Recall from this session's log by meaning and keywords (page-in after a squash or compaction, not every turn); seq+page: a trimmed result, verbatim."""
     return to_result(
-        arena_of(ctx).memory_search(query, limit, scope, kinds, tools, from_seq, to_seq, session=session, connection=connection_key(ctx))
+        arena_of(ctx).memory_search(query, limit, scope, kinds, tools, from_seq, to_seq, seq, page, session=session, connection=connection_key(ctx))
     )
 
 
@@ -229,15 +239,21 @@ def build_server(settings: Settings | None = None, arena: Arena | None = None) -
     """The MCP server. Pass an `arena` to share one engine (tests, the bench); else one is made at start."""
     settings = settings or Settings()
     catalog = load_catalog(builtin_skills_dir(), settings.skill_dirs)
+    pool = upstream_pool(settings)  # a bad upstream file fails here, before anything starts
 
     @asynccontextmanager
     async def lifespan(_server: MCPServer[ServerState]) -> AsyncIterator[ServerState]:
-        starter = ArenaStarter(settings, arena)
-        try:
-            yield ServerState(arena=starter)
-        finally:
-            if arena is None:
-                starter.close()
+        async with contextlib.AsyncExitStack() as stack:
+            notes = None
+            if pool is not None:
+                await stack.enter_async_context(pool)
+                notes = relay.upstream_notes(pool)
+            starter = ArenaStarter(settings, arena, notes)
+            try:
+                yield ServerState(arena=starter)
+            finally:
+                if arena is None:
+                    starter.close()
 
     return MCPServer(
         "mcp-arena",
@@ -245,4 +261,13 @@ def build_server(settings: Settings | None = None, arena: Arena | None = None) -
         version=version("mcp-arena"),
         lifespan=lifespan,
         tools=build_tools(),
+        middleware=[relay.Relay(pool, arena_of_request)] if pool is not None else None,
     )
+
+
+def upstream_pool(settings: Settings) -> UpstreamPool | None:
+    """The servers of `settings.upstream` (not started yet), or None without one."""
+    if not settings.upstream:
+        return None
+    options = UpstreamOptions(call_timeout=settings.upstream_timeout_seconds, start_timeout=settings.upstream_start_timeout_seconds)
+    return UpstreamPool.from_file(settings.upstream, options)

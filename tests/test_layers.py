@@ -24,9 +24,11 @@ MAY_IMPORT: dict[str, set[str]] = {
     "engine": {"engine", "search", "feeds", "core"} | LEAVES,
     "proxy": {"proxy", "core"} | LEAVES,
     "schemas": {"schemas"},
-    "server": {"server", "schemas", "engine", "proxy", "core"} | LEAVES,
-    "lab": {"lab", "server", "schemas", "engine", "search", "feeds", "proxy", "core"} | LEAVES,
-    "cli": {"cli", "lab", "server", "schemas", "engine", "search", "feeds", "proxy", "core"} | LEAVES,
+    "connection": {"connection"},
+    "relay": {"relay", "connection", "engine", "proxy", "core"} | LEAVES,  # the proxy's server side
+    "server": {"server", "schemas", "connection", "relay", "engine", "proxy", "core"} | LEAVES,
+    "lab": {"lab", "server", "relay", "connection", "schemas", "engine", "search", "feeds", "proxy", "core"} | LEAVES,
+    "cli": {"cli", "lab", "server", "relay", "connection", "schemas", "engine", "search", "feeds", "proxy", "core"} | LEAVES,
     "__main__": {"cli"},
     "__init__": {"engine", "server", "core"} | LEAVES,  # the lazy public face
 }

@@ -71,7 +71,7 @@ COMMANDS: dict[str, Command] = {
 def settings_from(args: argparse.Namespace) -> Settings:
     """Settings from the environment, overridden by the flags that were given."""
     overrides: dict[str, Any] = {}
-    for name in ("home", "session", "transcript", "encoding", "window_tokens"):
+    for name in ("home", "session", "transcript", "encoding", "window_tokens", "upstream"):
         value = getattr(args, name, None)
         if value is not None:
             overrides[name] = value

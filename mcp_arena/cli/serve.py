@@ -21,12 +21,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-semantic", action="store_true", help="full-text search only (no embedding model)")
     parser.add_argument("--encoding", choices=("o200k_base", "cl100k_base"), help="token encoding")
     parser.add_argument("--window-tokens", type=int, help="context window assumed when not reported")
+    parser.add_argument("--upstream", help="an mcpServers JSON file: serve those servers' tools through the arena (env MCP_ARENA_UPSTREAM)")
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     from mcp_arena.server import build_server
 
-    server = build_server(settings)
+    server = build_server(settings)  # a bad upstream file raises an ArenaError: exit 2 naming the fix
     if args.transport == "stdio":
         server.run("stdio")
     else:

@@ -34,6 +34,9 @@ class EventDraft:
     call_id: str = ""  # pairs a tool_call with its tool_result
     ts: float | None = None  # unix seconds; None means "now" at append time
     meta: dict[str, Any] = field(default_factory=dict)  # e.g. {"usage": {...}} on assistant turns
+    # Tokens the host's context holds for this event when that is not the text's count: a trimmed
+    # result is logged whole (for recall and page-back) but the host was shown only its trimmed view.
+    context_tokens: int | None = None
 
 
 @dataclass(frozen=True)

@@ -568,7 +568,7 @@ def _drop_repeats(actions: list[FileAction]) -> list[FileAction]:
 
 
 def _lookup(tool: str, user_extractors: Mapping[str, Extractor]) -> Extractor | None:
-    for name in (tool, tool.rsplit("__", 1)[-1] if tool.startswith("mcp__") else None):
+    for name in (tool, tool.rsplit("__", 1)[-1] if "__" in tool else None):  # mcp__server__tool, proxy prefix__tool
         if name and name in user_extractors:
             return user_extractors[name]
         if name and name in EXTRACTORS:

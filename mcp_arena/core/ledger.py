@@ -76,6 +76,8 @@ class Ledger:
     squashes: list[SquashRecord] = field(default_factory=list)
     samples: list[UsageSample] = field(default_factory=list)
     compactions: list[int] = field(default_factory=list)  # seqs of host compactions
+    trimmed_results: int = 0  # tool results the shaper trimmed before the host saw them
+    tokens_kept_out: int = 0  # their original tokens minus the tokens the host was shown
     pager_state: Any = None
 
     # -- folding ---------------------------------------------------------------------------------
@@ -90,6 +92,10 @@ class Ledger:
             self.step_seqs.append(event.seq)
         elif event.kind == "compaction":
             self.compactions.append(event.seq)
+        trimmed = event.meta.get("trim") if event.meta else None
+        if trimmed:
+            self.trimmed_results += 1
+            self.tokens_kept_out += int(trimmed["tokens"]) - int(trimmed["shown_tokens"])
         usage = event.meta.get("usage_sample") if event.meta else None
         if usage:
             self.samples.append(

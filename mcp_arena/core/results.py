@@ -7,7 +7,7 @@ reads nothing but the model's own fields.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel
 
@@ -46,6 +46,9 @@ class StatusResult(BaseModel):
     squashes: int
     tokens_freed: int
     host_compactions: int
+    trimmed_results: int = 0  # results shaped (trimmed) before they reached the context
+    tokens_kept_out: int = 0  # their original tokens minus what the host was shown
+    upstreams: list[str] = []  # upstream servers that are down or changed their tool list
     advice: Advice
     advice_text: str
 
@@ -70,6 +73,9 @@ class StatusResult(BaseModel):
         ]
         if self.host_compactions:
             lines.append(f"• Host compactions: {self.host_compactions}")
+        if self.trimmed_results:
+            lines.append(f"• Trimmed:         {self.trimmed_results} result(s), {self.tokens_kept_out:,} tokens kept out (pages in the log)")
+        lines.extend(f"• Upstream:        {line}" for line in self.upstreams)
         lines.append(f"→ {self.advice.capitalize()}. {self.advice_text}")
         return "\n".join(lines)
 
@@ -209,6 +215,21 @@ class SearchResult(BaseModel):
             high = "" if self.to_seq is None else self.to_seq
             parts.append(f"seq {low}–{high}")
         return ", ".join(parts)
+
+
+class PageResult(BaseModel):
+    """One page of a trimmed result, paged back verbatim from the log (memory_search with seq and page)."""
+
+    session: str
+    seq: int  # where the original result is logged
+    page: int
+    pages: int
+    verbatim: str  # the page, exactly as the original has it
+    note: str  # where the page sits, and the call for the next one
+    trim: dict[str, Any]  # the result's `_meta["mcp-arena/trim"]`: the next page's call, until the last
+
+    def text(self) -> str:
+        return f"{self.verbatim}\n{self.note}"
 
 
 # ---------------------------------------------------------------- artifact_index

@@ -40,6 +40,43 @@ from mcp_arena.core.trim import MIN_BUDGET_TOKENS, CountTokens, Page, Trim, trim
 KINDS = ("command", "log", "listing", "web", "file", "other")
 META_KEY = "mcp-arena/trim"
 
+@dataclass(frozen=True)
+class ToolOutput:
+    """One result of another server's tool as an adapter (proxy, hook) hands it to the engine."""
+
+    tool: str  # the name the model called
+    arguments: Mapping[str, Any]
+    text: str  # the result's text blocks, joined by newlines: what is logged and may be trimmed
+    is_error: bool = False
+    source: str = "proxy"  # the feed: proxy | hook
+    call_id: str = ""
+    structured: Any = None  # structured content, if any
+    has_output_schema: bool = False  # whether structured content must stay (and stay valid)
+
+
+@dataclass(frozen=True)
+class Shaped:
+    """What the host should see of a `ToolOutput`, and where the original is logged."""
+
+    session: str
+    seq: int  # the result's seq in the log
+    text: str  # the text to show: trimmed when it flooded, else the original
+    trimmed: bool
+    guide: str  # paged guides to put after the result ("" when none is due)
+    structured: Any  # structured content shaped like the text (None when dropped)
+    meta: dict[str, Any] | None  # `{META_KEY: ...}` when trimmed
+
+
+def shown_structured(output: ToolOutput, trimmed: Trim | None) -> Any:
+    """The structured content to show: as is when nothing was cut; shaped like the text when a schema
+    requires it; dropped when no schema requires it (the text block carries the same content)."""
+    if trimmed is None or output.structured is None:
+        return output.structured
+    if output.has_output_schema:
+        return shape_structured(output.structured, output.text, trimmed.text)
+    return None
+
+
 # --- budgets ------------------------------------------------------------------
 # Measured with `.venv/bin/python benchmarks/shape_corpus.py` on tests/fixtures/corpus:
 # 276 distinct tool results of Claude Code, SWE-agent and OpenHands sessions, in

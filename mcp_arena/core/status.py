@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from mcp_arena.config import Settings
 from mcp_arena.core.ledger import Ledger, UsageSample
 from mcp_arena.core.results import Advice, NextStage, StatusResult, UsageSource, Zone
@@ -86,7 +88,8 @@ def advise(fraction: float, steps_since_tag: int, has_tag: bool, settings: Setti
     return "keep working", "Inside budget: keep working; tag at the next subtask boundary."
 
 
-def status(ledger: Ledger, settings: Settings) -> StatusResult:
+def status(ledger: Ledger, settings: Settings, upstreams: Sequence[str] = ()) -> StatusResult:
+    """The dashboard of a session; `upstreams`: lines on proxied servers that are down or changed."""
     used, window, source, note = usage_figure(ledger, settings)
     fraction = used / window if window else 0.0
     tag = ledger.last_tag()
@@ -115,6 +118,9 @@ def status(ledger: Ledger, settings: Settings) -> StatusResult:
         squashes=len(ledger.active_squashes()),
         tokens_freed=ledger.tokens_freed(),
         host_compactions=len(ledger.compactions),
+        trimmed_results=ledger.trimmed_results,
+        tokens_kept_out=ledger.tokens_kept_out,
+        upstreams=list(upstreams),
         advice=advice,
         advice_text=advice_text,
     )

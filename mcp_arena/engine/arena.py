@@ -24,16 +24,17 @@ from dataclasses import dataclass
 from typing import Any
 
 from mcp_arena.config import Settings
+from mcp_arena.core import shape, trim
 from mcp_arena.core import squash as squashing
 from mcp_arena.core import status as dashboard
 from mcp_arena.core.events import Event, EventDraft
 from mcp_arena.core.ledger import Ledger, SquashRecord, Tag
 from mcp_arena.core.limits import MAX_NOTE_CHARS
-from mcp_arena.core.results import SkillInfo, SkillResult, SquashResult, StatusResult, TagResult
+from mcp_arena.core.results import PageResult, SkillInfo, SkillResult, SquashResult, StatusResult, TagResult
 from mcp_arena.core.tokens import TokenCounter
 from mcp_arena.core.tools import ToolName
 from mcp_arena.engine import memory_search as searching
-from mcp_arena.engine import trail
+from mcp_arena.engine import pages, trail
 from mcp_arena.engine.recall import SearchRuntime
 from mcp_arena.engine.skills import SkillsRuntime
 from mcp_arena.engine.store import Store, event_from_row
@@ -56,6 +57,7 @@ class Reply:
     structured: dict[str, Any] | None
     is_error: bool
     session: str
+    meta: dict[str, Any] | None = None  # the result's `_meta` (a page of a trimmed result says where the next one is)
 
 
 Body = Callable[[Ledger, int], tuple[str, Any]]  # (the session's ledger, the call's seq) -> (text, result model)
@@ -78,6 +80,18 @@ class Arena:
         self._ledgers_guard = threading.Lock()
         self._default_sessions: dict[str, str] = {}
         self._known_sessions: set[str] = set()  # sessions are never deleted: once seen, always there
+        self._budgets = shape.Budgets(
+            command=settings.trim_command_tokens,
+            log=settings.trim_log_tokens,
+            listing=settings.trim_listing_tokens,
+            web=settings.trim_web_tokens,
+            file=settings.trim_file_tokens,
+            other=settings.trim_other_tokens,
+            stage1=settings.stage1,
+            pressure_factor=settings.trim_pressure_factor,
+        )
+        # Lines on proxied servers that are down or changed their tools, for context_status (set by the proxy).
+        self.upstream_notes: Callable[[], list[str]] = list
         self.skills = SkillsRuntime(settings, self.count_tokens)
         self.search = SearchRuntime(settings, self.store, self.count_tokens)
         self.store.on_events_indexed = self.search.notify_indexed
@@ -209,7 +223,7 @@ class Arena:
             seq=seq,
             kind=draft.kind,
             text=draft.text,
-            tokens=self.count_tokens(draft.text),
+            tokens=self.count_tokens(draft.text) if draft.context_tokens is None else draft.context_tokens,
             tool=draft.tool,
             is_error=draft.is_error,
             source=draft.source,
@@ -268,22 +282,33 @@ class Arena:
 
     def memory_search(
         self,
-        query: str,
+        query: str | None = None,
         limit: int = 5,
         scope: str = "all",
         kinds: list[str] | None = None,
         tools: list[str] | None = None,
         from_seq: int | None = None,
         to_seq: int | None = None,
+        seq: int | None = None,
+        page: int | None = None,
         *,
         session: str | None = None,
         connection: str = "",
     ) -> Reply:
-        arguments = _given(query=query, limit=limit, scope=scope, kinds=kinds, tools=tools, from_seq=from_seq, to_seq=to_seq, session=session)
-        max_tokens = self.settings.search_max_tokens
-        body = lambda ledger, seq: searching.answer(  # noqa: E731
-            self.search, ledger, max_tokens, query, limit, scope, kinds=kinds, tools=tools, from_seq=from_seq, to_seq=to_seq
+        """Recall by query; or, with `seq` (and `page`), page back a trimmed result verbatim."""
+        arguments = _given(
+            query=query, limit=limit, scope=scope, kinds=kinds, tools=tools, from_seq=from_seq, to_seq=to_seq, seq=seq, page=page, session=session
         )
+        body: Body
+        if seq is not None:
+            body = lambda ledger, _seq: pages.page_back(self.store, ledger, seq, page, self.count_tokens)  # noqa: E731
+        elif page is not None:
+            body = _fails(InvalidArgument("page needs seq: pass the seq the trimmed result's marker names, e.g. memory_search(seq=12, page=2)"))
+        else:
+            max_tokens = self.settings.search_max_tokens
+            body = lambda ledger, _seq: searching.answer(  # noqa: E731
+                self.search, ledger, max_tokens, query or "", limit, scope, kinds=kinds, tools=tools, from_seq=from_seq, to_seq=to_seq
+            )
         return self._call(ToolName.MEMORY_SEARCH, arguments, body, session=session, connection=connection)
 
     def artifact_index(
@@ -315,18 +340,23 @@ class Arena:
         shows_skill: str | None = None,
     ) -> Reply:
         """Run one tool of this server as an arena step: log the call, the result and any guide."""
-        if self.transcript is not None:
-            self.transcript.sync()  # the host's turns since the last call come first in the log
         try:
-            session_id, named = self.resolve_session(session, connection)
-            if named:
-                self.require_session(session_id)
-            else:
-                self.ensure_session(session_id)
+            session_id = self._session_for_call(session, connection)
         except ArenaError as exc:
             return Reply(text=str(exc), structured=None, is_error=True, session=session or "")
         with self.search.foreground(), self.locked(session_id) as ledger:
             return self._run(ledger, tool, arguments, body, prepare, shows_skill)
+
+    def _session_for_call(self, session: str | None, connection: str) -> str:
+        """The session a call runs in, after the host's newest transcript lines; raises for a bad or unknown name."""
+        if self.transcript is not None:
+            self.transcript.sync()  # the host's turns since the last call come first in the log
+        session_id, named = self.resolve_session(session, connection)
+        if named:
+            self.require_session(session_id)
+        else:
+            self.ensure_session(session_id)
+        return session_id
 
     def _run(
         self,
@@ -347,6 +377,7 @@ class Arena:
         call = self._event(ledger, EventDraft(kind="tool_call", text=call_text, tool=tool, meta=call_meta), ledger.last_seq + 1)
         self._fold(ledger, call)
         structured = None
+        model: Any = None
         if error is None:
             try:
                 text, model = body(ledger, call.seq)
@@ -357,21 +388,76 @@ class Arena:
             text = str(error)
         result = self._event(ledger, EventDraft(kind="tool_result", text=text, tool=tool, is_error=error is not None), call.seq + 1)
         self._fold(ledger, result)
-        pages = self.skills.decide(ledger.pager_state, tool, error is not None)
-        guide_drafts = self.skills.page_events(pages, tool)
-        if shows_skill and error is None:
-            guide_drafts.insert(0, self.skills.requested_event(shows_skill, tool))
-        guides = [self._event(ledger, draft, result.seq + 1 + i) for i, draft in enumerate(guide_drafts)]
+        guides, guide_text = self._page_guides(ledger, tool, error is not None, shows_skill if error is None else None)
+        self._commit(ledger, [call, result, *guides])
+        meta = {shape.META_KEY: model.trim} if error is None and isinstance(model, PageResult) else None
+        return Reply(text=text + guide_text, structured=structured, is_error=error is not None, session=ledger.session, meta=meta)
+
+    def _page_guides(self, ledger: Ledger, tool: str, is_error: bool, requested: str | None = None) -> tuple[list[Event], str]:
+        """The guide events the pager decides after a result of `tool` (folded), and the text they add to it."""
+        pages = self.skills.decide(ledger.pager_state, tool, is_error)
+        drafts = self.skills.page_events(pages, tool)
+        if requested:
+            drafts.insert(0, self.skills.requested_event(requested, tool))
+        guides = [self._event(ledger, draft, ledger.last_seq + 1 + i) for i, draft in enumerate(drafts)]
         for guide in guides:
             self._fold(ledger, guide)
-        self._commit(ledger, [call, result, *guides])
-        full_text = text + self.skills.render(pages)
-        return Reply(text=full_text, structured=structured, is_error=error is not None, session=ledger.session)
+        return guides, self.skills.render(pages)
+
+    # -- other servers' results (proxy, hook) ------------------------------------------------------
+
+    def shape_result(self, output: shape.ToolOutput, *, session: str | None = None, connection: str = "", cwd: str | None = None) -> shape.Shaped:
+        """One result of another server's tool through the arena's call path: log the call and the whole
+        original (exact tokens, searchable, files extracted), trim what floods with a page-back call,
+        and attach the guide the pager decides. Raises `ArenaError` for a bad session name."""
+        session_id = self._session_for_call(session, connection)
+        with self.search.foreground(), self.locked(session_id) as ledger:
+            call_text = json.dumps(dict(output.arguments), sort_keys=True, ensure_ascii=False, default=str)
+            call_draft = EventDraft(kind="tool_call", text=call_text, tool=output.tool, source=output.source, call_id=output.call_id)
+            call = self._event(ledger, call_draft, ledger.last_seq + 1)
+            self._fold(ledger, call)
+            trimmed = self._trim(ledger, output, call.seq + 1)
+            result = self._event(ledger, self._result_draft(output, trimmed), call.seq + 1)
+            self._fold(ledger, result)
+            guides, guide_text = self._page_guides(ledger, output.tool, output.is_error)
+            self._commit(ledger, [call, result, *guides])
+            if not output.is_error:  # a failed write changed nothing
+                self.trail.record_extracted(ledger.session, [call], cwd=cwd)
+        return shape.Shaped(
+            session=ledger.session,
+            seq=result.seq,
+            text=trimmed.text if trimmed else output.text,
+            trimmed=trimmed is not None,
+            guide=guide_text,
+            structured=shape.shown_structured(output, trimmed),
+            meta={shape.META_KEY: shape.trim_meta(result.seq, trimmed, pages.page_call(ledger.session, result.seq, 1))} if trimmed else None,
+        )
+
+    def _trim(self, ledger: Ledger, output: shape.ToolOutput, seq: int) -> trim.Trim | None:
+        if not self.settings.trim or not output.text:
+            return None
+        usage = dashboard.status(ledger, self.settings).usage_pct / 100
+        page_call = pages.page_call(ledger.session, seq, 1)
+        return shape.shape(output.text, output.tool, output.arguments, self.count_tokens, page_call, usage, self._budgets)
+
+    def _result_draft(self, output: shape.ToolOutput, trimmed: trim.Trim | None) -> EventDraft:
+        """The logged result: the whole original; a trimmed one counts what the host was shown."""
+        meta = {"trim": pages.trim_record(trimmed, self.settings.trim_page_tokens)} if trimmed else {}
+        return EventDraft(
+            kind="tool_result",
+            text=output.text,
+            tool=output.tool,
+            is_error=output.is_error,
+            source=output.source,
+            call_id=output.call_id,
+            meta=meta,
+            context_tokens=trimmed.shown_tokens if trimmed else None,
+        )
 
     # -- the tools' bodies -----------------------------------------------------------------------
 
     def _status_body(self, ledger: Ledger, seq: int) -> tuple[str, StatusResult]:
-        result = dashboard.status(ledger, self.settings)
+        result = dashboard.status(ledger, self.settings, self.upstream_notes())
         return result.text(), result
 
     def _reported_usage(self, used_tokens: int | None, window_tokens: int | None, session: str | None, connection: str) -> dict[str, Any]:
@@ -455,6 +541,15 @@ class Arena:
     def _add_squash(self, ledger: Ledger, record: SquashRecord) -> None:
         self.store.add("squashes", [record.row(ledger.session, time.time())])
         ledger.squashes.append(record)
+
+
+def _fails(error: ArenaError) -> Body:
+    """A body that reports `error`: for argument combinations no body can serve."""
+
+    def body(ledger: Ledger, seq: int) -> tuple[str, Any]:
+        raise error
+
+    return body
 
 
 def _given(**arguments: Any) -> dict[str, Any]:

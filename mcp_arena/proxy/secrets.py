@@ -15,7 +15,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from urllib.parse import parse_qsl, urlsplit
 
 MASK = "***"
-SHORTEST_SECRET = 4  # shorter values ("1", "on") would blank out ordinary words; they are no credential
+SHORTEST_SECRET = 8  # shorter values ("1", "debug", a server's own name) would blank out ordinary words; no credential is that short
 # Loggers that may print a URL, a header or a server's words: the HTTP client, the SDK's client side, ours.
 LOGGERS = (
     "httpx2",

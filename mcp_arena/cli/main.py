@@ -52,6 +52,7 @@ FEEDS = "mcp_arena.cli.feeds"
 
 COMMANDS: dict[str, Command] = {
     "serve": Command("run the MCP server (stdio by default)", "mcp_arena.cli.serve"),
+    "wrap": Command("put the arena in front of the MCP servers of a Claude Desktop, Cursor or VS Code config (--unwrap: undo)", "mcp_arena.cli.wrap"),
     "demo": Command("play a short scripted agent session against the real server over stdio", "mcp_arena.cli.demo", home=False),
     "status": Command("print a session's context dashboard", SESSIONS, "add_session_argument", "run_status"),
     "sessions": Command("list the sessions in the arena", SESSIONS, None, "run_sessions"),

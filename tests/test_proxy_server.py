@@ -182,3 +182,18 @@ def test_a_bad_upstream_file_stops_serve_with_the_fix(home: Path, tmp_path: Path
     done = subprocess.run([sys.executable, "-m", "mcp_arena", "serve", "--upstream", str(bad)], env=env, capture_output=True, text=True, timeout=60)
     assert done.returncode == 2 and done.stdout == ""
     assert 'unknown key "comand"' in done.stderr and "mcpServers.a" in done.stderr
+
+
+@pytest.mark.anyio
+async def test_progress_from_an_upstream_reaches_the_host(proxy_settings: Settings):
+    updates: list[float] = []
+
+    async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+        updates.append(progress)
+
+    async with Client(build_server(proxy_settings)) as client:
+        with anyio.fail_after(60):
+            done = await client.call_tool("slow_progress", {"steps": 3, "delay": 0.01}, progress_callback=on_progress)
+            while len(updates) < 3:
+                await anyio.sleep(0.02)
+    assert not done.is_error and updates == sorted(updates) and len(updates) == 3

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import platformdirs
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
@@ -49,6 +49,8 @@ class Settings(BaseSettings):
     keep_versions_seconds: float = Field(3_600.0, ge=0, description="LanceDB versions older than this are cleaned")
 
     artifact_max_entries: int = Field(25, ge=1, le=1_000, description="files listed per artifact_index group")
+    artifact_max_tokens: int = Field(1_000, ge=200, le=20_000, description="token budget of an artifact_index listing")
+    catalog_max_tokens: int = Field(800, ge=200, le=20_000, description="token budget of the load_skill catalog")
     artifact_mappings: dict[str, dict[str, Any]] = Field(default_factory=dict, description="extra tool→file-action mappings")
     transcript: str = Field("", description="'auto', a transcript path, or '' for none")
     hook_budget_tokens: int = Field(2_000, ge=100, description="token budget of the session-start hook output")
@@ -67,11 +69,25 @@ class Settings(BaseSettings):
     trim_pressure_factor: float = Field(0.5, gt=0, le=1, description="budgets are multiplied by this once usage passes stage1")
     trim_page_tokens: int = Field(4_000, ge=200, le=50_000, description="size of one page of a trimmed result paged back")
 
+    # HTTP: who may call, and how much one request may carry (`mcp_arena/auth.py`; stdio ignores these).
+    max_request_bytes: int = Field(4 * 1024 * 1024, ge=64 * 1024, le=256 * 1024 * 1024, description="largest HTTP request body (413 above)")
+    auth_token: SecretStr = Field(SecretStr(""), description="one bearer token; its holder is the owner (sees the unscoped sessions)")
+    auth_tokens: str = Field("", description="a JSON file {token: principal}: each principal sees only its own sessions")
+    allowed_hosts: Annotated[list[str], NoDecode] = Field(default_factory=list, description="Host names clients use, ','-separated")
+    allow_unauthenticated: bool = Field(False, description="serve a non-loopback address without a token")
+
     @field_validator("skill_dirs", mode="before")
     @classmethod
     def _split_paths(cls, value: Any) -> Any:
         if isinstance(value, str):
             return [p for p in value.split(":") if p]
+        return value
+
+    @field_validator("allowed_hosts", mode="before")
+    @classmethod
+    def _split_names(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [name.strip() for name in value.split(",") if name.strip()]
         return value
 
     @model_validator(mode="after")

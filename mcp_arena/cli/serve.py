@@ -1,5 +1,10 @@
 """`mcp-arena serve`: run the MCP server over stdio, SSE or streamable HTTP.
 
+On HTTP: bearer tokens (`--auth-token`, `--auth-tokens FILE`, or their MCP_ARENA_*
+variables) gate every request; a non-loopback address without one is refused unless
+`--allow-unauthenticated`; Host/Origin checks stay on (`mcp_arena.auth`); request bodies
+are capped at MCP_ARENA_MAX_REQUEST_BYTES (413 above).
+
 Imports nothing heavy: the server answers `initialize` before the arena (and LanceDB) is loaded.
 """
 
@@ -7,6 +12,10 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
+from typing import Any
+
+from pydantic import SecretStr
 
 from mcp_arena.config import Settings
 
@@ -22,15 +31,40 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--encoding", choices=("o200k_base", "cl100k_base"), help="token encoding")
     parser.add_argument("--window-tokens", type=int, help="context window assumed when not reported")
     parser.add_argument("--upstream", help="an mcpServers JSON file: serve those servers' tools through the arena (env MCP_ARENA_UPSTREAM)")
+    http = parser.add_argument_group("HTTP access (sse, streamable-http)")
+    http.add_argument("--auth-token", help="the owner's bearer token (prefer env MCP_ARENA_AUTH_TOKEN: a flag shows in `ps`)")
+    http.add_argument("--auth-tokens", type=Path, help='a JSON file {"<token>": "<principal>"}: one namespace per principal (env MCP_ARENA_AUTH_TOKENS)')
+    http.add_argument("--allowed-host", action="append", help="a Host name clients use (repeatable; env MCP_ARENA_ALLOWED_HOSTS, ','-separated)")
+    http.add_argument("--allow-unauthenticated", action="store_true", default=None, help="serve a non-loopback address without a token")
+
+
+def http_settings(args: argparse.Namespace, settings: Settings) -> Settings:
+    """`settings` with this command's HTTP flags over their environment values."""
+    update: dict[str, Any] = {}
+    if args.auth_token is not None:
+        update["auth_token"] = SecretStr(args.auth_token)
+    if args.auth_tokens is not None:
+        update["auth_tokens"] = str(args.auth_tokens)
+    if args.allowed_host:
+        update["allowed_hosts"] = list(args.allowed_host)
+    if args.allow_unauthenticated:
+        update["allow_unauthenticated"] = True
+    return settings.model_copy(update=update)
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
+    from mcp_arena import auth
     from mcp_arena.server import build_server
 
-    server = build_server(settings)  # a bad upstream file raises an ArenaError: exit 2 naming the fix
+    settings = http_settings(args, settings)
+    server = build_server(settings)  # a bad upstream or tokens file raises an ArenaError: exit 2 naming the fix
     if args.transport == "stdio":
         server.run("stdio")
-    else:
-        print(f"mcp-arena: serving {args.transport} on http://{args.host}:{args.port}", file=sys.stderr)
-        server.run(args.transport, host=args.host, port=args.port)
+        return 0
+    lines = auth.exposure(args.host, bool(auth.tokens(settings)), settings.allow_unauthenticated, settings.allowed_hosts)
+    print(f"mcp-arena: serving {args.transport} on http://{args.host}:{args.port}", file=sys.stderr)
+    for line in lines:
+        print(f"mcp-arena: {line}", file=sys.stderr)
+    security = auth.transport_security(args.host, settings.allowed_hosts)
+    server.run(args.transport, host=args.host, port=args.port, max_request_body_size=settings.max_request_bytes, transport_security=security)
     return 0

@@ -10,15 +10,11 @@ import bisect
 
 from mcp_arena.core.events import KINDS
 from mcp_arena.core.ledger import Ledger
+from mcp_arena.core.limits import MAX_LIMIT, MAX_NAME_CHARS, MAX_NAMES, MAX_QUERY_CHARS
 from mcp_arena.core.results import SearchHit, SearchResult
 from mcp_arena.engine.recall import SearchRuntime
 from mcp_arena.errors import InvalidArgument
 from mcp_arena.search.filter import SCOPES
-
-MAX_QUERY_CHARS = 1_000
-MAX_LIMIT = 50
-MAX_NAMES = 20
-MAX_NAME_CHARS = 200
 
 
 def validate(query: str, limit: int, scope: str) -> str:

@@ -9,8 +9,7 @@ installed package's metadata.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+TYPE_CHECKING = False  # not `typing.TYPE_CHECKING`: importing typing costs every start, the hook client's too
 
 __all__ = ["Arena", "ArenaError", "Reply", "Settings", "__version__", "build_server"]
 
@@ -23,6 +22,8 @@ _WHERE = {
 }
 
 if TYPE_CHECKING:
+    from typing import Any
+
     from mcp_arena.config import Settings
     from mcp_arena.engine.arena import Arena, Reply
     from mcp_arena.errors import ArenaError
@@ -37,5 +38,7 @@ def __getattr__(name: str) -> Any:
 
         return version("mcp-arena")
     if name in _WHERE:
+        import importlib
+
         return getattr(importlib.import_module(_WHERE[name]), name)
     raise AttributeError(f"module 'mcp_arena' has no attribute {name!r}")

@@ -23,7 +23,7 @@ import anyio
 from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
 from mcp.types import CallToolResult, ContentBlock, TextContent
 
-from mcp_arena.connection import connection_key
+from mcp_arena.connection import connection_key, principal_of
 from mcp_arena.core.shape import Shaped, ToolOutput
 from mcp_arena.errors import ArenaError
 from mcp_arena.proxy.errors import UpstreamError
@@ -77,9 +77,9 @@ class Relay:
             has_output_schema=exported.tool.output_schema is not None,
         )
         arena = self.arena_of(ctx)
-        key = connection_key(ctx.request)
+        key, principal = connection_key(ctx.request), principal_of(ctx.request)
         try:
-            shaped = await anyio.to_thread.run_sync(lambda: arena.shape_result(output, connection=key))
+            shaped = await anyio.to_thread.run_sync(lambda: arena.shape_result(output, connection=key, principal=principal))
         except ArenaError as exc:  # the arena could not log it (e.g. a bad session): say so, keep the result
             return result.model_copy(update={"content": [*result.content, TextContent(type="text", text=f"[mcp-arena: not logged: {exc}]")]})
         return shaped_result(result, shaped)

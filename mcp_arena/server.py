@@ -20,18 +20,22 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from importlib.metadata import version
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
+from mcp.server.apps import Apps
 from mcp.server.context import ServerRequestContext
 from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.mcpserver.exceptions import ToolError
 from mcp.server.mcpserver.tools import Tool
 from mcp.types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import BaseModel, Field
 
-from mcp_arena import connection, relay, schemas
+from mcp_arena import auth, connection, relay, schemas
 from mcp_arena.config import Settings
 from mcp_arena.core.skills import builtin_skills_dir, load_catalog
 from mcp_arena.core.tools import ToolName
+from mcp_arena.hook.listener import HookListener
 from mcp_arena.proxy.pool import UpstreamPool
 from mcp_arena.proxy.upstream import UpstreamOptions
 
@@ -42,7 +46,7 @@ INSTRUCTIONS = """\
 mcp-arena manages your context window like an arena allocator. Work append-only; keep usage in the \
 40-70% zone. Call context_status to see usage and advice (pass used_tokens/window_tokens when you \
 know them). tag(name) marks where a subtask starts; squash(summary) releases tag→now into the \
-anchored summary (raw range stays recallable with memory_search). artifact_index records and lists \
+anchored summary (the raw range stays searchable). artifact_index records and lists \
 files created/modified/read. Guides arrive attached to results when first needed.
 Skills (load_skill(name) for the full guide):
 {skills}"""
@@ -122,12 +126,17 @@ ArenaContext = Context[ServerState, Any]
 
 
 def arena_of(ctx: ArenaContext) -> Arena:
-    return ctx.request_context.lifespan_context.arena.get()
+    """The arena; if it could not start (e.g. a read-only or missing home), an error the model is shown."""
+    try:
+        return ctx.request_context.lifespan_context.arena.get()
+    except RuntimeError as exc:  # the SDK shows a model nothing of an unexpected exception
+        raise ToolError(str(exc)) from exc
 
 
-def connection_key(ctx: ArenaContext) -> str:
-    """Which connection a call came on: the HTTP session id when there is one, else the process."""
-    return connection.connection_key(getattr(ctx.request_context, "request", None))
+def caller(ctx: ArenaContext) -> dict[str, str]:
+    """The connection a call came on and the principal its bearer token names ("" without one)."""
+    request = getattr(ctx.request_context, "request", None)
+    return {"connection": connection.connection_key(request), "principal": connection.principal_of(request)}
 
 
 def to_result(reply: Reply) -> CallToolResult:
@@ -149,7 +158,7 @@ def context_status(
     window_tokens: Annotated[int | None, Field(description="your context window size")] = None,
 ) -> CallToolResult:
     """Context dashboard: usage and its source, Goldilocks zone, steps since last tag, next pruning stage, turns left, advice."""
-    return to_result(arena_of(ctx).context_status(used_tokens, window_tokens, session=session, connection=connection_key(ctx)))
+    return to_result(arena_of(ctx).context_status(used_tokens, window_tokens, session=session, **caller(ctx)))
 
 
 def tag(
@@ -159,7 +168,7 @@ def tag(
     session: SessionArg = None,
 ) -> CallToolResult:
     """Name the current position in the log: a subtask starts here. squash releases everything after it."""
-    return to_result(arena_of(ctx).tag(name, note, session=session, connection=connection_key(ctx)))
+    return to_result(arena_of(ctx).tag(name, note, session=session, **caller(ctx)))
 
 
 def squash(
@@ -169,7 +178,7 @@ def squash(
     session: SessionArg = None,
 ) -> CallToolResult:
     """Release the range from a tag to now into your summary; merged into the session's anchored summary, which is returned. The raw range stays searchable."""
-    return to_result(arena_of(ctx).squash(summary, from_tag, session=session, connection=connection_key(ctx)))
+    return to_result(arena_of(ctx).squash(summary, from_tag, session=session, **caller(ctx)))
 
 
 def load_skill(
@@ -178,7 +187,7 @@ def load_skill(
     session: SessionArg = None,
 ) -> CallToolResult:
     """Skill guides, paged on demand. No name: the catalog. With a name: its full guide."""
-    return to_result(arena_of(ctx).load_skill(name, session=session, connection=connection_key(ctx)))
+    return to_result(arena_of(ctx).load_skill(name, session=session, **caller(ctx)))
 
 
 def memory_search(
@@ -186,17 +195,17 @@ def memory_search(
     query: Annotated[str | None, Field(description="what to recall, in words")] = None,
     limit: Annotated[int, Field(description="max hits")] = 5,
     scope: Annotated[str, Field(description="all | squashed | live")] = "all",
-    kinds: Annotated[list[str] | None, Field(description="only these kinds, e.g. tool_result, assistant, summary")] = None,
-    tools: Annotated[list[str] | None, Field(description="only events of these tools, e.g. Bash")] = None,
+    kinds: Annotated[list[str] | None, Field(description="only these kinds, e.g. tool_result")] = None,
+    tools: Annotated[list[str] | None, Field(description="only these tools, e.g. Bash")] = None,
     from_seq: Annotated[int | None, Field(description="only seq >= this")] = None,
     to_seq: Annotated[int | None, Field(description="only seq <= this")] = None,
-    seq: Annotated[int | None, Field(description="page back the trimmed result at this seq (no query)")] = None,
+    seq: Annotated[int | None, Field(description="seq of a trimmed result to page back")] = None,
     page: Annotated[int | None, Field(description="page number, with seq")] = None,
     session: SessionArg = None,
 ) -> CallToolResult:
-    """Recall from this session's log by meaning and keywords (page-in after a squash or compaction, not every turn); seq+page: a trimmed result, verbatim."""
+    """Recall from this session's log by meaning and keywords (a page-in after a squash or trim, not every turn); seq+page: a trimmed result, verbatim."""
     return to_result(
-        arena_of(ctx).memory_search(query, limit, scope, kinds, tools, from_seq, to_seq, seq, page, session=session, connection=connection_key(ctx))
+        arena_of(ctx).memory_search(query, limit, scope, kinds, tools, from_seq, to_seq, seq, page, session=session, **caller(ctx))
     )
 
 
@@ -209,7 +218,7 @@ def artifact_index(
 ) -> CallToolResult:
     """Files created, modified, only read or deleted in this session; record actions, filter by glob and action."""
     records = [r.model_dump(exclude_none=True) for r in record or []]
-    return to_result(arena_of(ctx).artifact_index(records, path, action, session=session, connection=connection_key(ctx)))
+    return to_result(arena_of(ctx).artifact_index(records, path, action, session=session, **caller(ctx)))
 
 
 # name -> (wrapper, annotations), in the order tools/list shows them
@@ -223,11 +232,35 @@ TOOLS: dict[ToolName, tuple[Callable[..., CallToolResult], ToolAnnotations]] = {
 }
 
 
+# Claude Code's MCP tool search defers a server's tools until the model searches for them; a tool
+# whose `_meta` says `anthropic/alwaysLoad: true` stays loaded (Claude Code's MCP client reads it per
+# tool; a server entry's `alwaysLoad` would keep all six). The dashboard and the page-in must be at hand
+# when context runs short, which is exactly when a search for them is least likely.
+ALWAYS_LOADED = {ToolName.CONTEXT_STATUS, ToolName.MEMORY_SEARCH}
+ALWAYS_LOAD_META: dict[str, Any] = {"anthropic/alwaysLoad": True}
+
+
+# MCP Apps: a host that renders them draws context_status's structured result with the dashboard
+# page (`dashboard_app`); any other host shows the result's text, unchanged.
+DASHBOARD_URI = "ui://arena/dashboard"
+APP_META = {ToolName.CONTEXT_STATUS: {"ui": {"resourceUri": DASHBOARD_URI}}}
+
+
+def dashboard_app() -> Apps:
+    """The MCP Apps extension serving `data/dashboard.html` as the `ui://` resource context_status names."""
+    apps = Apps()
+    page = (Path(__file__).parent / "data" / "dashboard.html").read_text(encoding="utf-8")
+    apps.add_html_resource(DASHBOARD_URI, page, name="context dashboard", description="context_status drawn: usage, zone, stages, advice", prefers_border=True)
+    return apps
+
+
 def build_tools() -> list[Tool]:
     """The six tools as the SDK registers them, each advertising its compacted input schema."""
     tools = []
     for name, (wrapper, hints) in TOOLS.items():
-        tool = Tool.from_function(wrapper, name=name.value, annotations=hints)
+        meta = dict(ALWAYS_LOAD_META) if name in ALWAYS_LOADED else None
+        meta = {**(meta or {}), **APP_META[name]} if name in APP_META else meta
+        tool = Tool.from_function(wrapper, name=name.value, annotations=hints, meta=meta)
         tools.append(tool.model_copy(update={"parameters": schemas.compact(tool.parameters)}))
     return tools
 
@@ -240,6 +273,7 @@ def build_server(settings: Settings | None = None, arena: Arena | None = None) -
     settings = settings or Settings()
     catalog = load_catalog(builtin_skills_dir(), settings.skill_dirs)
     pool = upstream_pool(settings)  # a bad upstream file fails here, before anything starts
+    verifier = auth.verifier(settings)  # HTTP only: without a valid bearer token, 401 (a bad tokens file fails here)
 
     @asynccontextmanager
     async def lifespan(_server: MCPServer[ServerState]) -> AsyncIterator[ServerState]:
@@ -249,9 +283,13 @@ def build_server(settings: Settings | None = None, arena: Arena | None = None) -
                 await stack.enter_async_context(pool)
                 notes = relay.upstream_notes(pool)
             starter = ArenaStarter(settings, arena, notes)
+            # the PostToolUse hook's fast path: only a server that owns its arena takes hook calls
+            listener = HookListener(settings.home, starter.get).start() if arena is None else None
             try:
                 yield ServerState(arena=starter)
             finally:
+                if listener is not None:
+                    listener.close()
                 if arena is None:
                     starter.close()
 
@@ -261,7 +299,10 @@ def build_server(settings: Settings | None = None, arena: Arena | None = None) -
         version=version("mcp-arena"),
         lifespan=lifespan,
         tools=build_tools(),
+        extensions=[dashboard_app()],
         middleware=[relay.Relay(pool, arena_of_request)] if pool is not None else None,
+        token_verifier=verifier,
+        auth=auth.AUTH_SETTINGS if verifier is not None else None,
     )
 
 

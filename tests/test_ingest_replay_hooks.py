@@ -129,6 +129,88 @@ def test_pre_compact_records_the_compaction_point(home):
     assert [(t["name"], t["origin"]) for t in tags] == [(f"compact-{rows[-1]['seq']}", "hook")]
 
 
+PLAN_SUMMARY = """## Session Intent
+Set up Credo, Dialyxir and mix_audit in spotter, tracked as beads.
+
+## Decisions Made
+- Install the tools with igniter, not by editing mix.exs by hand
+- One epic with two tasks; the alias task depends on the install task
+
+## Current State
+Plan written to plan.md and approved; beads spotter-0p7, .1 and .2 created.
+
+## Next Steps
+1. Run mix igniter.install credo"""
+
+# What Claude Code receives from `hook pre-compact` on stdout (exit 0): its custom compaction instructions.
+PRE_COMPACT_STDOUT = """\
+[mcp-arena] For this compaction (arena session 491e126e-1e71-469c-ade2-fcc8af567c74):
+- Write the summary under these headings: Session Intent, Files Modified, Decisions Made, Current State, Next Steps.
+- Keep verbatim every file path and every error message listed below, and each decision with its reason.
+- What the summary leaves out stays searchable: the arena's memory_search(query=...) finds it.
+
+## Files created, modified or deleted (artifact trail)
+- created (1): plan.md
+
+## Recent errors (newest last)
+- Read (seq 36): EISDIR: illegal operation on a directory, read
+- Bash (seq 40): Sibling tool call errored
+
+## The arena's anchored summary (merge it in; drop none of its files or decisions)
+## Session Intent
+Set up Credo, Dialyxir and mix_audit in spotter, tracked as beads.
+
+## Files Modified
+- /home/marco/projects/spotter/plan.md: created (from the artifact trail)
+
+## Decisions Made
+- Install the tools with igniter, not by editing mix.exs by hand
+- One epic with two tasks; the alias task depends on the install task
+
+## Current State
+Plan written to plan.md and approved; beads spotter-0p7, .1 and .2 created.
+
+## Next Steps
+1. Run mix igniter.install credo
+"""
+
+
+def planned_session(home: Path, tmp_path: Path) -> Path:
+    """subagent.jsonl as Claude Code writes it, the agent tagging before the plan is written and squashing after."""
+    lines = (CLAUDE / "subagent.jsonl").read_text().splitlines(keepends=True)
+    transcript = tmp_path / "session.jsonl"
+    transcript.write_text("".join(lines[:57]))  # up to the Write of plan.md
+    arena = Arena(Settings(home=home, semantic=False, transcript=str(transcript)))
+    try:
+        assert not arena.tag("plan").is_error
+        with open(transcript, "a") as handle:
+            handle.writelines(lines[57:])
+        squashed = arena.squash(PLAN_SUMMARY)
+        assert not squashed.is_error, squashed.text
+    finally:
+        arena.close()
+    return transcript
+
+
+def test_pre_compact_prints_the_paths_errors_and_decisions_the_compaction_must_keep(home, tmp_path):
+    transcript = planned_session(home, tmp_path)
+    run = cli(home, "hook", "pre-compact", stdin=hook_input(transcript, "PreCompact", trigger="auto"))
+    assert (run.returncode, run.stderr) == (0, "")
+    assert run.stdout == PRE_COMPACT_STDOUT
+    assert TokenCounter("o200k_base").count(run.stdout) <= Settings().hook_budget_tokens
+    rows = stored(home, formats.claude_code_session_id(transcript))
+    assert json.loads(rows[-1]["meta"])["hook"] == "pre-compact"  # the compaction point is recorded as before
+
+
+@pytest.mark.parametrize("budget", [100, 250])
+def test_pre_compact_instructions_fit_the_hook_budget(home, tmp_path, budget):
+    transcript = planned_session(home, tmp_path)
+    run = cli(home, "hook", "pre-compact", stdin=hook_input(transcript, "PreCompact", trigger="manual"), MCP_ARENA_HOOK_BUDGET_TOKENS=str(budget))
+    assert run.returncode == 0, run.stderr
+    assert TokenCounter("o200k_base").count(run.stdout) <= budget
+    assert run.stdout.startswith("[mcp-arena] For this compaction") and run.stdout.rstrip().endswith("(cut to fit the hook budget)")
+
+
 @pytest.mark.parametrize("budget", [100, 2000])
 def test_session_start_reinjects_summary_trail_and_skills_within_budget(home, tmp_path, budget):
     transcript = tmp_path / "session.jsonl"

@@ -25,10 +25,12 @@ MAY_IMPORT: dict[str, set[str]] = {
     "proxy": {"proxy", "core"} | LEAVES,
     "schemas": {"schemas"},
     "connection": {"connection"},
+    "auth": {"auth", "connection", "core"} | LEAVES,  # HTTP bearer tokens -> principals
     "relay": {"relay", "connection", "engine", "proxy", "core"} | LEAVES,  # the proxy's server side
-    "server": {"server", "schemas", "connection", "relay", "engine", "proxy", "core"} | LEAVES,
+    "hook": {"hook", "engine", "core"} | LEAVES,  # the PostToolUse hook's server side and wire
+    "server": {"server", "hook", "schemas", "connection", "auth", "relay", "engine", "proxy", "core"} | LEAVES,
     "lab": {"lab", "server", "relay", "connection", "schemas", "engine", "search", "feeds", "proxy", "core"} | LEAVES,
-    "cli": {"cli", "lab", "server", "relay", "connection", "schemas", "engine", "search", "feeds", "proxy", "core"} | LEAVES,
+    "cli": {"cli", "hook", "lab", "server", "auth", "relay", "connection", "schemas", "engine", "search", "feeds", "proxy", "core"} | LEAVES,
     "__main__": {"cli"},
     "__init__": {"engine", "server", "core"} | LEAVES,  # the lazy public face
 }

@@ -23,7 +23,7 @@ from mcp_arena.core.skills import (
 )
 from mcp_arena.errors import UnknownSkill
 
-BUILTINS = ("artifact-trail", "context-status", "filesystem", "git", "memory-search", "shell", "tag-and-squash")
+BUILTINS = ("artifact-trail", "code-files", "context-status", "filesystem", "git", "memory-search", "shell", "tag-and-squash")
 
 
 def approx_tokens(text: str) -> int:
@@ -132,6 +132,9 @@ def test_builtin_covers_match_the_tools_they_explain(builtin_catalog):
     assert covering("run_command") == ["shell"]
     assert covering("git_status") == ["git"]
     assert covering("git__git_commit") == ["git"]
+    assert covering("Read") == ["code-files"]
+    assert covering("Grep") == ["code-files"]
+    assert covering("Glob") == ["code-files"]
     assert covering("browser_navigate") == []
 
 

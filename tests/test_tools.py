@@ -81,9 +81,10 @@ async def test_bad_usage_numbers_are_errors_naming_the_fix(client: Client):
 
 async def test_tag_names_and_duplicates(client: Client):
     result = await ok(client, "tag", name="auth-refactor", note="start of the auth work")
-    assert result.structured_content["tags"] == ["auth-refactor"]
+    assert result.structured_content["tags_in_session"] == 1
+    assert "Tagged 'auth-refactor' at seq" in text_of(result) and "start of the auth work" in text_of(result)
     duplicate = await fails(client, "tag", name="auth-refactor")
-    assert "already exists" in duplicate and "auth-refactor" in duplicate
+    assert "already exists" in duplicate and "auth-refactor" in duplicate and "'auth-refactor-2'" in duplicate
     for bad in ("", "has space", "x" * 65, "semi;colon", "quote'd"):
         assert "invalid tag name" in await fails(client, "tag", name=bad)
     assert "under 500" in await fails(client, "tag", name="long-note", note="n" * 600)
@@ -130,7 +131,7 @@ async def test_load_skill_catalog_guide_and_unknown(client: Client):
 
 
 async def test_artifact_index_groups_and_filters(client: Client):
-    await ok(client, "artifact_index", record=[
+    written = await ok(client, "artifact_index", record=[
         {"path": "src/a.py", "action": "created", "note": "new module"},
         {"path": "src/a.py", "action": "modified"},
         {"path": "README.md", "action": "read"},
@@ -138,6 +139,8 @@ async def test_artifact_index_groups_and_filters(client: Client):
         {"path": "src/b.py", "action": "modified", "note": "bug fix"},
         {"path": "old.txt", "action": "deleted"},
     ])
+    assert written.structured_content["recorded"] == 6 and not written.structured_content["listed"]
+    assert "Recorded 6 file action(s)" in text_of(written) and "src/a.py created" in text_of(written)
     trail = (await ok(client, "artifact_index")).structured_content
     assert [e["path"] for e in trail["created"]] == ["src/a.py"]
     assert [e["path"] for e in trail["read_only"]] == ["README.md"]
@@ -160,8 +163,11 @@ async def test_memory_search_validates_and_finds(client: Client):
     assert "limit must be" in await fails(client, "memory_search", query="x", limit=0)
 
 
-async def test_explicit_unknown_and_invalid_sessions(client: Client):
-    assert "unknown session" in await fails(client, "context_status", session="never-created")
+async def test_explicit_new_and_invalid_sessions(client: Client):
+    mine = (await ok(client, "context_status")).structured_content["session"]
+    started = text_of(await ok(client, "context_status", session="never-created"))
+    assert "new session 'never-created' started" in started and mine in started  # a typo is visible
+    assert "new session" not in text_of(await ok(client, "context_status", session="never-created"))
     assert "invalid session id" in await fails(client, "tag", name="x", session="bad session'; drop")
 
 
@@ -201,11 +207,13 @@ async def test_artifact_index_is_bounded_and_says_how_to_narrow(home):
     settings = Settings(home=home, semantic=False, artifact_max_entries=3)
     async with Client(build_server(settings)) as client:
         records = [{"path": f"src/m{i:02d}.py", "action": "modified"} for i in range(8)]
-        result = await ok(client, "artifact_index", record=records)
+        await ok(client, "artifact_index", record=records)
+        result = await ok(client, "artifact_index")
         trail = result.structured_content
         assert trail["totals"]["modified"] == 8
         assert [e["path"] for e in trail["modified"]] == ["src/m05.py", "src/m06.py", "src/m07.py"]
         assert "8, the 3 most recent shown" in text_of(result) and "path=" in text_of(result)
+        assert trail["more"] == 5 and "5 more — narrow with" in text_of(result)
         narrowed = (await ok(client, "artifact_index", path="src/m0[12].py")).structured_content
         assert [e["path"] for e in narrowed["modified"]] == ["src/m01.py", "src/m02.py"]
 

@@ -6,6 +6,12 @@ A re-ingest parses the file again, checks that its first events still hash to
 that digest, and appends only the events past them — nothing for an unchanged
 file, the new tail for a Claude Code file that grew. A file whose known part
 changed is reported and left alone rather than appended twice.
+
+A Claude Code transcript of a session the PostToolUse hook logged holds the
+hook's trimmed views: `Arena.append` joins its copies of the hooked calls with
+what the hook logged (by tool-use id, `engine.transcript.join_hooked`), so they
+are taken (the file's position moves past them) but not appended; the report
+says how many.
 """
 
 from __future__ import annotations
@@ -39,9 +45,21 @@ TRANSCRIPT_SUFFIXES = (".jsonl", ".json", ".traj")
 class SessionIngest:
     session: str
     path: str
-    added: int = 0
-    known: int = 0
+    added: int = 0  # events appended
+    known: int = 0  # events of the file taken by earlier ingests
+    taken: int = 0  # events of the file taken now: the appended ones and the copies joined
     problem: str = ""
+
+    @property
+    def joined(self) -> int:
+        """Copies of calls the hook logged: taken, not appended (an `untrimmed` note stands for its copy)."""
+        return self.taken - self.added
+
+    def outcome(self) -> str:
+        if self.problem:
+            return self.problem
+        joined = f", {self.joined} joined to calls the hook logged" if self.joined else ""
+        return f"+{self.added} events ({self.known} already there{joined})"
 
 
 class Progress:
@@ -105,13 +123,14 @@ def ingest_session(arena: Any, result: SessionIngest, drafts: Iterator[EventDraf
         return
     result.known = known_events
     while batch := sampler.apply(islice(drafts, BATCH_EVENTS)):
-        arena.append(result.session, batch)
+        added = len(arena.append(result.session, batch))
         for draft in batch:
             digest.update(fingerprint(draft))
-        result.added += len(batch)
-        yield len(batch)
-    if result.added:
-        state = {"events": known_events + result.added, "digest": digest.hexdigest(), "path": result.path}
+        result.taken += len(batch)
+        result.added += added
+        yield added
+    if result.taken:
+        state = {"events": known_events + result.taken, "digest": digest.hexdigest(), "path": result.path}
         arena.store.save_feed_state(result.session, INGEST_FEED, state)
 
 
@@ -143,8 +162,7 @@ def run_ingest(args: argparse.Namespace, settings: Settings) -> int:
         arena.close()
     elapsed = time.perf_counter() - progress.started
     for result in results:
-        outcome = result.problem or f"+{result.added} events ({result.known} already there)"
-        print(f"{result.path}\t{result.session}\t{outcome}")
+        print(f"{result.path}\t{result.session}\t{result.outcome()}")
     added = sum(result.added for result in results)
     print(f"ingested {added:,} events into {len(results)} sessions from {len(files)} files in {elapsed:.2f} s ({added / max(elapsed, 1e-9):,.0f} events/s)")
     return 1 if any(result.problem for result in results) else 0
@@ -179,7 +197,7 @@ def run_replay(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def add_hook_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("event", choices=("session-start", "pre-compact"), help="the Claude Code hook this runs as (input: JSON on stdin)")
+    parser.add_argument("event", choices=("session-start", "pre-compact", "post-tool-use"), help="the Claude Code hook this runs as (input: JSON on stdin)")
 
 
 def run_hook_command(args: argparse.Namespace, settings: Settings) -> int:

@@ -52,16 +52,22 @@ FEEDS = "mcp_arena.cli.feeds"
 
 COMMANDS: dict[str, Command] = {
     "serve": Command("run the MCP server (stdio by default)", "mcp_arena.cli.serve"),
+    "setup": Command("register the arena's server and hooks in Claude Code (--scope project|user; --uninstall takes them out)", "mcp_arena.cli.setup"),
     "wrap": Command("put the arena in front of the MCP servers of a Claude Desktop, Cursor or VS Code config (--unwrap: undo)", "mcp_arena.cli.wrap"),
     "demo": Command("play a short scripted agent session against the real server over stdio", "mcp_arena.cli.demo", home=False),
     "status": Command("print a session's context dashboard", SESSIONS, "add_session_argument", "run_status"),
     "sessions": Command("list the sessions in the arena", SESSIONS, None, "run_sessions"),
     "export": Command("write a session's log as JSON lines to stdout", SESSIONS, "add_session_argument", "run_export"),
     "summary": Command("show a session's anchored summary, its versions, or undo the last squash", SESSIONS, "add_summary_arguments", "run_summary"),
+    "report": Command("write a session as one self-contained HTML page: usage, squashes, shaping, files, guides, errors", "mcp_arena.cli.report"),
     "bench": Command("measure latency, throughput, storage, cold start and surface (writes bench.json, bench.md)", "mcp_arena.lab.bench"),
     "eval": Command("probe-based evaluation of compression on transcripts (or gen:N)", "mcp_arena.lab.evaluate"),
     "hook": Command(
-        "Claude Code hooks: session-start (re-inject after compaction), pre-compact", FEEDS, "add_hook_arguments", "run_hook_command", never_fails=True
+        "Claude Code hooks: session-start (re-inject after compaction), pre-compact, post-tool-use (fast: mcp-arena-hook)",
+        FEEDS,
+        "add_hook_arguments",
+        "run_hook_command",
+        never_fails=True,
     ),
     "ingest": Command("import transcripts into sessions (idempotent; progress on stderr)", FEEDS, "add_ingest_arguments", "run_ingest"),
     "replay": Command("replay a transcript turn by turn: real usage, the arena's figure, zone and advice", FEEDS, "add_replay_arguments", "run_replay"),

@@ -2,7 +2,8 @@
 
 Pure (no filesystem, no store). `fold(records)` folds `ArtifactRecord`s (file
 actions with the seq they happened at, from `extract` or from the agent) into
-one `FileStatus` per path; `index(statuses, path_glob, action)` groups them to
+one `FileStatus` per path (`Folded` does the same a batch of newer records at a
+time, folding again only the paths they touch); `index(statuses, path_glob, action)` groups them to
 answer "which files did we create, modify, only read, delete?", `render_index`
 writes that answer as text, and `changed_files` lists the files a
 squash's Files Modified section must name.
@@ -10,11 +11,11 @@ squash's Files Modified section must name.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from mcp_arena.core.extract import ACTIONS, DIRECTORY_NOTE
+from mcp_arena.core.globs import MAX_GLOB_LENGTH, Glob, glob_to_regex, validate_glob  # noqa: F401 (the trail's and tests' names)
 from mcp_arena.core.summary import ChangedFile
 
 
@@ -61,11 +62,37 @@ def fold(records: Iterable[ArtifactRecord]) -> dict[str, FileStatus]:
     """One FileStatus per path, from records in any order (folded by seq; the
     result is sorted by path). Deleting a path also deletes every known path
     under it (`rm -rf build` removes `build/out.o`), noted as such."""
-    by_path: dict[str, list[ArtifactRecord]] = {}
-    for record in sorted(records, key=lambda r: (r.seq, r.path)):
-        for affected in _with_descendants(record, by_path):
-            by_path.setdefault(affected.path, []).append(affected)
-    return {path: _fold_one(path, by_path[path]) for path in sorted(by_path)}
+    folded = Folded()
+    folded.extend(records)
+    return {path: folded.statuses[path] for path in sorted(folded.statuses)}
+
+
+class Folded:
+    """The trail folded so far, extended by newer records: only the paths they touch are folded again.
+
+    `extend` takes records newer than every record folded before (a higher seq) and refuses
+    older ones (returns False): the caller then folds the whole trail afresh."""
+
+    def __init__(self) -> None:
+        self.records = 0
+        self.last_seq = -1
+        self.statuses: dict[str, FileStatus] = {}  # in no particular order
+        self._by_path: dict[str, list[ArtifactRecord]] = {}
+
+    def extend(self, records: Iterable[ArtifactRecord]) -> bool:
+        newer = sorted(records, key=lambda r: (r.seq, r.path))
+        if newer and newer[0].seq <= self.last_seq:
+            return False
+        touched = set()
+        for record in newer:
+            for affected in _with_descendants(record, self._by_path):
+                self._by_path.setdefault(affected.path, []).append(affected)
+                touched.add(affected.path)
+        for path in touched:
+            self.statuses[path] = _fold_one(path, self._by_path[path])
+        self.records += len(newer)
+        self.last_seq = newer[-1].seq if newer else self.last_seq
+        return True
 
 
 def _with_descendants(record: ArtifactRecord, known: Mapping[str, list[ArtifactRecord]]) -> list[ArtifactRecord]:
@@ -134,58 +161,6 @@ class TrailIndex:
         return sum(len(files) for _, files in self.groups())
 
 
-MAX_GLOB_LENGTH = 512
-_GLOB_EXAMPLE = "'src/**/*.py' or '*.md'"
-
-
-def validate_glob(path_glob: str) -> str:
-    if not isinstance(path_glob, str) or not path_glob.strip():
-        raise ValueError(f"path_glob is empty; pass a pattern such as {_GLOB_EXAMPLE}, or omit it to list every file")
-    if "\x00" in path_glob:
-        raise ValueError(f"path_glob contains a NUL character; pass a plain pattern such as {_GLOB_EXAMPLE}")
-    if len(path_glob) > MAX_GLOB_LENGTH:
-        raise ValueError(
-            f"path_glob is {len(path_glob)} characters (limit {MAX_GLOB_LENGTH}); "
-            f"pass a shorter pattern such as {_GLOB_EXAMPLE}"
-        )
-    if path_glob.count("[") != path_glob.count("]"):
-        raise ValueError(f"path_glob {path_glob!r} has an unclosed '['; close it or escape it as '[[]'")
-    return path_glob.strip()
-
-
-def glob_to_regex(path_glob: str) -> re.Pattern[str]:
-    """`**` spans directories, `*` and `?` stay within one, `[...]` is a class.
-    A pattern without `/` matches the file name in any directory."""
-    pattern = validate_glob(path_glob)
-    if "/" not in pattern:
-        pattern = "**/" + pattern
-    parts, i = [], 0
-    while i < len(pattern):
-        if pattern.startswith("**/", i):
-            parts.append("(?:.*/)?")
-            i += 3
-        elif pattern.startswith("**", i):
-            parts.append(".*")
-            i += 2
-        elif pattern[i] == "*":
-            parts.append("[^/]*")
-            i += 1
-        elif pattern[i] == "?":
-            parts.append("[^/]")
-            i += 1
-        elif pattern[i] == "[":
-            end = pattern.index("]", i + 1)
-            body = pattern[i + 1 : end].replace("\\", "\\\\")
-            negated = body.startswith("!")
-            body = body[1:] if negated else body
-            parts.append("[" + ("^" if negated else "") + ("\\" + body if body.startswith("^") else body) + "]")
-            i = end + 1
-        else:
-            parts.append(re.escape(pattern[i]))
-            i += 1
-    return re.compile("".join(parts) + r"\Z")
-
-
 _GROUP_BY_ACTION = {"created": "created", "modified": "modified", "read": "read_only", "deleted": "deleted"}
 
 
@@ -197,7 +172,7 @@ def index(
     is matched literally)."""
     if action is not None and action not in _GROUP_BY_ACTION:
         raise ValueError(f"action {action!r} is not one of {', '.join(ACTIONS)}; omit it to see every group")
-    matcher = glob_to_regex(path_glob) if path_glob is not None else None
+    matcher = Glob(path_glob) if path_glob is not None else None  # linear time; a regex can take seconds
     absolute_glob = path_glob is not None and path_glob.startswith("/")
     groups: dict[str, list[FileStatus]] = {name: [] for name in _GROUP_BY_ACTION.values()}
     for path in sorted(statuses):

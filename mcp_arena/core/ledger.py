@@ -64,6 +64,19 @@ class UsageSample:
     live_at: int  # the arena's live tokens when the figure was taken
 
 
+@dataclass(slots=True)
+class LoggedCall:
+    """What the log holds of one call its feed named by id (a Claude Code tool_use id), so a feed can
+    tell its copy of a call another feed logged first (the transcript's copy of what the PostToolUse
+    hook logged) from a new call."""
+
+    call_seq: int = -1  # the first tool_call logged with this id; -1: none
+    result_seq: int = -1  # the first tool_result
+    by_hook: bool = False  # a hook logged part of it: the log holds the tool's original output
+    shown_tokens: int = 0  # a trimmed result's tokens as the host was shown them
+    kept_out: int = 0  # a trimmed result's tokens kept out of the host's context (0: not trimmed, or undone)
+
+
 @dataclass
 class Ledger:
     session: str
@@ -78,6 +91,7 @@ class Ledger:
     compactions: list[int] = field(default_factory=list)  # seqs of host compactions
     trimmed_results: int = 0  # tool results the shaper trimmed before the host saw them
     tokens_kept_out: int = 0  # their original tokens minus the tokens the host was shown
+    calls: dict[str, LoggedCall] = field(default_factory=dict)  # by call id: calls whose feed names them
     pager_state: Any = None
 
     # -- folding ---------------------------------------------------------------------------------
@@ -96,6 +110,8 @@ class Ledger:
         if trimmed:
             self.trimmed_results += 1
             self.tokens_kept_out += int(trimmed["tokens"]) - int(trimmed["shown_tokens"])
+        if event.call_id:
+            self._fold_call(event, trimmed)
         usage = event.meta.get("usage_sample") if event.meta else None
         if usage:
             self.samples.append(
@@ -107,6 +123,24 @@ class Ledger:
                     live_at=self.live_tokens(),
                 )
             )
+
+    def _fold_call(self, event: Event, trimmed: dict[str, Any] | None) -> None:
+        call = self.calls.get(event.call_id)
+        if call is None:
+            call = self.calls[event.call_id] = LoggedCall()
+        if event.kind == "tool_call" and call.call_seq < 0:
+            call.call_seq = event.seq
+        elif event.kind == "tool_result" and call.result_seq < 0:
+            call.result_seq = event.seq
+            if trimmed:
+                call.shown_tokens = int(trimmed["shown_tokens"])
+                call.kept_out = int(trimmed["tokens"]) - call.shown_tokens
+        call.by_hook = call.by_hook or event.source == "hook"
+        undone = event.meta.get("untrimmed") if event.meta else None
+        if undone:  # the host kept the whole output after all: the trim saved nothing
+            self.trimmed_results -= 1
+            self.tokens_kept_out -= int(undone["tokens_kept_out"])
+            call.kept_out = 0
 
     def set_records(self, tags: list[Tag], squashes: list[SquashRecord]) -> None:
         self.tags = {tag.name: tag for tag in sorted(tags, key=lambda t: (t.seq, t.name))}

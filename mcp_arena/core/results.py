@@ -11,6 +11,15 @@ from typing import Any, Literal
 
 from pydantic import BaseModel
 
+from mcp_arena.core.listing import more_line
+
+# A tag's note as its acknowledgement echoes it; squashed files named in the squash's text.
+MAX_NOTE_ECHOED = 80
+MAX_FILLED_SHOWN = 10
+# Records of one artifact_index call its acknowledgement names (a call may send 100), and how much of each path.
+MAX_RECORDED_SHOWN = 5
+MAX_PATH_ECHOED = 100
+
 UsageSource = Literal["reported", "transcript", "estimate"]
 Zone = Literal["below", "inside", "above"]
 Advice = Literal["keep working", "tag now", "squash now"]
@@ -84,18 +93,19 @@ class StatusResult(BaseModel):
 
 
 class TagResult(BaseModel):
+    """The acknowledgement of a tag: what was recorded, and how many tags the session has (never their list)."""
+
     session: str
     name: str
     seq: int
-    note: str
-    tags: list[str]
+    note: str  # as recorded, cut to `MAX_NOTE_ECHOED` characters (the full note stays in the log)
+    tags_in_session: int  # the agent's tags, this one included
 
     def text(self) -> str:
         note = f" — {self.note}" if self.note else ""
         return (
-            f"Tagged '{self.name}' at seq {self.seq}{note}.\n"
-            f"Tags in session {self.session}: {', '.join(self.tags)}.\n"
-            f"When this stretch of work is done, call squash(summary=...) to release everything after '{self.name}'."
+            f"Tagged '{self.name}' at seq {self.seq}{note}. Session {self.session} has {self.tags_in_session:,} tag(s).\n"
+            "When this stretch of work is done, call squash(summary=...) to release everything after it."
         )
 
 
@@ -123,7 +133,10 @@ class SquashResult(BaseModel):
             f"The raw range stays in the log: memory_search(query, scope=\"squashed\") recalls it; backup tag '{self.backup_tag}'.",
         ]
         if self.filled_from_trail:
-            lines.append("Filled in from the artifact trail (your summary did not mention them): " + ", ".join(self.filled_from_trail))
+            shown = self.filled_from_trail[:MAX_FILLED_SHOWN]
+            more = len(self.filled_from_trail) - len(shown)
+            rest = f", and {more:,} more (all in Files Modified below)" if more else ""
+            lines.append("Filled in from the artifact trail (your summary did not mention them): " + ", ".join(shown) + rest)
         lines.extend(self.notes)
         lines.append("")
         lines.append("Anchored summary of the session:")
@@ -139,22 +152,27 @@ class SkillInfo(BaseModel):
     description: str
     covers: list[str]
 
+    def line(self) -> str:
+        covers = f" (paged with: {', '.join(self.covers)})" if self.covers else ""
+        return f"- {self.name}: {self.description}{covers}"
+
 
 class SkillResult(BaseModel):
     session: str
     name: str | None
-    catalog: list[SkillInfo]
+    catalog: list[SkillInfo]  # the skills that fit the catalog's token budget, in catalog order
     guide: str | None
     message: str
+    more: int = 0  # skills the budget left out
 
     def text(self) -> str:
         """The guide when one was loaded, else the message and the catalog, one line per skill."""
         if self.guide is not None:
             return self.guide
-        lines = [self.message, ""]
-        for info in self.catalog:
-            covers = f" (paged with: {', '.join(info.covers)})" if info.covers else ""
-            lines.append(f"- {info.name}: {info.description}{covers}")
+        lines = [self.message, ""] if self.message else []
+        lines.extend(info.line() for info in self.catalog)
+        if self.more:
+            lines.append(more_line(self.more, 'name="<skill>" (the server instructions name every skill)'))
         lines.append("")
         lines.append("Call load_skill(name=...) for a full guide.")
         return "\n".join(lines)
@@ -238,43 +256,89 @@ class PageResult(BaseModel):
 class FileActivity(BaseModel):
     """What the session did to one file, as artifact_index lists it (the newest seqs and notes only)."""
 
-    path: str
+    path: str  # cut in the middle past `listing.MAX_PATH_SHOWN` characters
     actions: list[str]
     latest_seq: int
-    count: int
-    seqs: list[int]
-    notes: list[str]
+    count: int  # times the trail saw the file touched
+    seqs: list[int]  # the newest few, ascending
+    notes: list[str]  # the newest few, each cut to `listing.MAX_NOTE_SHOWN` characters
 
     def line(self) -> str:
+        seqs = ", ".join(map(str, self.seqs))
+        older = "…, " if self.count > len(self.seqs) else ""
         notes = f" — {'; '.join(self.notes)}" if self.notes else ""
-        return f"  {self.path} [{'+'.join(self.actions)}] latest seq {self.latest_seq}, {self.count}× (seqs {', '.join(map(str, self.seqs))}){notes}"
+        return f"  {self.path} [{'+'.join(self.actions)}] {self.count}×, seq {older}{seqs}{notes}"
+
+
+class RecordedFile(BaseModel):
+    path: str  # cut in the middle past `MAX_PATH_ECHOED` characters (the caller sent it; the trail keeps it whole)
+    action: str
+
+
+GROUP_OF_ACTION = {"created": "created", "modified": "modified", "read": "read_only", "deleted": "deleted"}
+ARTIFACT_GROUPS = (("Created", "created"), ("Modified", "modified"), ("Read only", "read_only"), ("Deleted", "deleted"))
 
 
 class ArtifactResult(BaseModel):
+    """A write's acknowledgement (what it recorded), and the trail when the call asked for it.
+
+    A call with `record` and no filter only acknowledges (`listed` is false, the groups empty); a call
+    with a filter or no argument lists the trail, bounded by a token budget: `more` files left out."""
+
     session: str
+    seq: int  # the call's position in the log: the seq every record of this call carries
     recorded: int
+    recorded_files: list[RecordedFile]  # the first `MAX_RECORDED_SHOWN` of them
+    listed: bool
     path_filter: str | None
     action_filter: str | None
-    totals: dict[str, int]  # files per group; each list holds at most the newest `artifact_max_entries`
+    totals: dict[str, int]  # files per group matching the filters (empty when not listed)
     created: list[FileActivity]
     modified: list[FileActivity]
     read_only: list[FileActivity]
     deleted: list[FileActivity]
+    more: int = 0  # files matching the filters that the budget (or `artifact_max_entries`) left out
 
     def text(self) -> str:
+        lines = [self._acknowledgement()] if self.recorded else []
+        if self.listed:
+            lines.extend(self._listing())
+        return "\n".join(lines)
+
+    def _acknowledgement(self) -> str:
+        named = ", ".join(f"{f.path} {f.action}" for f in self.recorded_files)
+        rest = f", and {self.recorded - len(self.recorded_files):,} more" if self.recorded > len(self.recorded_files) else ""
+        ack = f"Recorded {self.recorded} file action(s) at seq {self.seq}: {named}{rest}."
+        if not self.listed:
+            ack += ' artifact_index(action="modified") or path="<glob>" lists the trail.'
+        return ack
+
+    def _listing(self) -> list[str]:
         filters = [f for f in (self.path_filter and f"path {self.path_filter}", self.action_filter and f"action {self.action_filter}") if f]
-        header = f"Artifact trail of session {self.session}" + (f" ({', '.join(filters)})" if filters else "")
-        lines = [header + (f"; recorded {self.recorded} action(s)" if self.recorded else "") + ":"]
-        groups = (("Created", "created"), ("Modified", "modified"), ("Read only", "read_only"), ("Deleted", "deleted"))
-        cut = False
-        for title, name in groups:
-            entries, total = getattr(self, name), self.totals[name]
+        lines = [f"Artifact trail of session {self.session}" + (f" ({', '.join(filters)})" if filters else "") + ":"]
+        for title, name in ARTIFACT_GROUPS:
+            entries, total = getattr(self, name), self.totals.get(name, 0)
+            if self.action_filter and name != GROUP_OF_ACTION.get(self.action_filter):
+                continue  # the filter left this group out: no line for it
             shown = f", the {len(entries)} most recent shown" if len(entries) < total else ""
-            cut = cut or len(entries) < total
-            lines.append(f"{title} ({total}{shown}):")
+            lines.append(f"{title} ({total:,}{shown}):")
             lines.extend(entry.line() for entry in entries)
         if not any(self.totals.values()):
-            lines.append("No files yet. Call artifact_index(record=[{path, action, note}]) after you create, change or read a file.")
-        if cut:
-            lines.append("Narrow the list with path=\"src/**/*.py\" (a glob) or action=\"modified\".")
-        return "\n".join(lines)
+            lines.append(self._nothing())
+        if self.more:
+            lines.append(more_line(self.more, self._narrow()))
+        return lines
+
+    def _nothing(self) -> str:
+        if self.path_filter or self.action_filter:
+            return "No file matches. Widen the filter, or omit it to see the whole trail."
+        return "No files yet. Call artifact_index(record=[{path, action, note}]) after you create, change or read a file."
+
+    def _narrow(self) -> str:
+        if self.action_filter and self.path_filter:
+            return "a narrower path glob"
+        if self.action_filter:
+            return 'path="src/**/*.py" (a glob)'
+        if self.path_filter:
+            return 'action="modified" (or created, read, deleted) or a narrower path'
+        return 'path="src/**/*.py" (a glob) or action="modified"'

@@ -52,6 +52,7 @@ class ToolOutput:
     call_id: str = ""
     structured: Any = None  # structured content, if any
     has_output_schema: bool = False  # whether structured content must stay (and stay valid)
+    trimmable: bool = True  # False: the adapter cannot show the host a cut view (logged whole, never trimmed)
 
 
 @dataclass(frozen=True)

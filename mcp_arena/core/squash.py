@@ -12,10 +12,11 @@ the summary, chooses the span, plans, then persists the plan's record and tag.
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from mcp_arena.core import summary
+from mcp_arena.core import listing, summary
 from mcp_arena.core.ledger import Ledger, SquashRecord, Tag
 from mcp_arena.core.results import SquashResult
 from mcp_arena.core.summary import ChangedFile
@@ -23,16 +24,26 @@ from mcp_arena.errors import InvalidArgument, NothingToSquash, UnknownTag
 
 
 def resolve_tag(ledger: Ledger, from_tag: str | None) -> Tag:
-    names = ", ".join(tag.name for tag in ledger.agent_tags()) or "none yet"
     if from_tag:
         tag = ledger.tags.get(from_tag)
         if tag is None:
-            raise UnknownTag(f"unknown tag {from_tag!r}; tags in this session: {names}. Omit from_tag to squash from the last tag.")
+            raise UnknownTag(_unknown_tag(ledger, from_tag))
         return tag
     tag = ledger.last_tag()
     if tag is None:
         raise UnknownTag("no tag in this session yet: call tag(name=...) where the range should start, work, then squash.")
     return tag
+
+
+def _unknown_tag(ledger: Ledger, from_tag: str) -> str:
+    """Names the closest tags and the newest ones, never the session's whole tag list (it grows with the session)."""
+    names = [tag.name for tag in ledger.agent_tags()]
+    close = difflib.get_close_matches(from_tag, names, n=3)
+    hint = f"did you mean {', '.join(repr(n) for n in close)}? " if close else ""
+    return (
+        f"unknown tag {from_tag[:80]!r}; {hint}tags in this session, newest last: {listing.names_within(names)}. "
+        "Omit from_tag to squash from the last tag."
+    )
 
 
 def squash_range(ledger: Ledger, tag: Tag, squash_seq: int) -> tuple[int, int, list[str]]:

@@ -2,16 +2,21 @@
 
 Knows nothing of MCP. Each tool is one public method (`context_status`, `tag`,
 `squash`, `load_skill`, `memory_search`, `artifact_index`) that takes the tool's
-arguments plus `session` and `connection` and returns a `Reply`. All six run
-through `_call`: under the session's lock it logs the call, runs the tool body
-against the session's ledger, attaches paged skill guides after the result
-body, and logs the result and the paging decision — so token counts stay true
-and a restarted server sees exactly what this one saw.
+arguments plus `session`, `connection` and `principal` and returns a `Reply`. All
+six run through `_call`: it resolves the session in the caller's namespace (a name
+not seen yet starts one, `core.sessions`) and checks every argument against its
+bound (`core.limits`); then, under the session's lock, it logs the call, runs the
+tool body against the session's ledger, attaches paged skill guides after the
+result body, and logs the result and the paging decision — so token counts stay
+true and a restarted server sees exactly what this one saw. A call's tag and
+squash rows are written after its events, so a killed process never leaves a
+record pointing at a seq the log does not hold.
 """
 
 from __future__ import annotations
 
 import contextlib
+import difflib
 import json
 import logging
 import os
@@ -24,13 +29,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from mcp_arena.config import Settings
-from mcp_arena.core import shape, trim
+from mcp_arena.core import limits, listing, sessions, shape, trim
 from mcp_arena.core import squash as squashing
 from mcp_arena.core import status as dashboard
 from mcp_arena.core.events import Event, EventDraft
 from mcp_arena.core.ledger import Ledger, SquashRecord, Tag
-from mcp_arena.core.limits import MAX_NOTE_CHARS
-from mcp_arena.core.results import PageResult, SkillInfo, SkillResult, SquashResult, StatusResult, TagResult
+from mcp_arena.core.limits import MAX_NOTE_CHARS, MAX_REPORTED_TOKENS
+from mcp_arena.core.results import MAX_NOTE_ECHOED, PageResult, SkillInfo, SkillResult, SquashResult, StatusResult, TagResult
 from mcp_arena.core.tokens import TokenCounter
 from mcp_arena.core.tools import ToolName
 from mcp_arena.engine import memory_search as searching
@@ -38,14 +43,12 @@ from mcp_arena.engine import pages, trail
 from mcp_arena.engine.recall import SearchRuntime
 from mcp_arena.engine.skills import SkillsRuntime
 from mcp_arena.engine.store import Store, event_from_row
-from mcp_arena.engine.transcript import TranscriptRuntime
-from mcp_arena.errors import ArenaError, DuplicateTag, InvalidArgument, UnknownSession, UnknownSkill
+from mcp_arena.engine.transcript import TranscriptRuntime, join_hooked
+from mcp_arena.errors import ArenaError, DuplicateTag, InvalidArgument, StoreError, UnknownSession, UnknownSkill
 
 log = logging.getLogger("mcp_arena.engine.arena")
 
-SESSION_PATTERN = re.compile(r"^[A-Za-z0-9._:@-]{1,128}$")
-TAG_PATTERN = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
-MAX_REPORTED_TOKENS = 10_000_000
+TAG_PATTERN = re.compile(r"[A-Za-z0-9._-]{1,64}")  # fullmatch: `$` would let a trailing newline through
 LEDGER_COLUMNS = ("session", "seq", "kind", "tool", "tokens", "is_error", "source", "call_id", "ts", "meta")
 
 
@@ -66,7 +69,7 @@ Body = Callable[[Ledger, int], tuple[str, Any]]  # (the session's ledger, the ca
 class Arena:
     def __init__(self, settings: Settings):
         self.settings = settings
-        settings.home.mkdir(parents=True, exist_ok=True)
+        settings.home.mkdir(mode=0o700, parents=True, exist_ok=True)  # a new home: the sessions are its owner's only
         self.store = Store(
             settings.database,
             settings.home / "locks",
@@ -80,6 +83,8 @@ class Arena:
         self._ledgers_guard = threading.Lock()
         self._default_sessions: dict[str, str] = {}
         self._known_sessions: set[str] = set()  # sessions are never deleted: once seen, always there
+        # Tag and squash rows of a call, written after its events (see `_write_records`), per session.
+        self._unwritten: dict[str, list[tuple[str, dict[str, Any]]]] = {}
         self._budgets = shape.Budgets(
             command=settings.trim_command_tokens,
             log=settings.trim_log_tokens,
@@ -95,7 +100,7 @@ class Arena:
         self.skills = SkillsRuntime(settings, self.count_tokens)
         self.search = SearchRuntime(settings, self.store, self.count_tokens)
         self.store.on_events_indexed = self.search.notify_indexed
-        self.trail = trail.Trail(self.store, settings)
+        self.trail = trail.Trail(self.store, settings, self.count_tokens)
         threading.Thread(target=self.store.maintain_if_fragmented, name="arena-fragments", daemon=True).start()
         self.transcript = TranscriptRuntime(self, settings, os.getcwd()) if settings.transcript else None
 
@@ -127,28 +132,24 @@ class Arena:
 
     # -- sessions --------------------------------------------------------------------------------
 
-    def default_session(self, connection: str = "") -> str:
-        """The session used when a call names none: the transcript's, the configured one, else one per connection."""
-        if self.transcript is not None and self.transcript.session:
+    def default_session(self, connection: str = "", principal: str = sessions.OWNER) -> str:
+        """The session used when a call names none: the transcript's, the configured one, else one per
+        connection — in `principal`'s namespace (the transcript's session is the owner's only)."""
+        if not principal and self.transcript is not None and self.transcript.session:
             return self.transcript.session
         if self.settings.session:
-            return self.settings.session
+            return sessions.scoped(self.settings.session, principal)
         with self._ledgers_guard:
             if connection not in self._default_sessions:
                 stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
                 self._default_sessions[connection] = f"{stamp}-{secrets.token_hex(3)}"
-            return self._default_sessions[connection]
+            return sessions.scoped(self._default_sessions[connection], principal)
 
-    def resolve_session(self, session: str | None, connection: str = "") -> tuple[str, bool]:
-        """(session id, whether the caller named it)."""
+    def resolve_session(self, session: str | None, connection: str = "", principal: str = sessions.OWNER) -> tuple[str, bool]:
+        """(stored session id, whether the caller named it); raises for a malformed name."""
         if session is None or session == "":
-            return self.default_session(connection), False
-        if not SESSION_PATTERN.match(session):
-            raise InvalidArgument(
-                f"invalid session id {session[:80]!r}: use 1–128 of A-Z a-z 0-9 . _ : @ -, "
-                "or omit session to use this connection's session"
-            )
-        return session, True
+            return self.default_session(connection, principal), False
+        return sessions.parse(session, principal), True
 
     def has_session(self, session: str) -> bool:
         if session not in self._known_sessions and self.store.has_session(session):
@@ -156,6 +157,7 @@ class Arena:
         return session in self._known_sessions
 
     def require_session(self, session: str) -> None:
+        """For people (the CLI): a session that must exist already; tool calls start the sessions they name."""
         if not self.has_session(session):
             known = [row["session"] for row in self.store.sessions()][-10:]
             listing = ", ".join(known) if known else "none yet"
@@ -164,12 +166,22 @@ class Arena:
                 "Omit session to use this connection's own session."
             )
 
-    def ensure_session(self, session: str, origin: str = "server", label: str = "") -> None:
-        if not self.has_session(session):
-            with self.store.session_lock(session):
-                if not self.store.has_session(session):
-                    self.store.add("sessions", [{"session": session, "created": time.time(), "origin": origin, "label": label}])
-                self._known_sessions.add(session)
+    def ensure_session(self, session: str, origin: str = "server", label: str = "") -> bool:
+        """Start `session` unless it exists; whether this call started it."""
+        if self.has_session(session):
+            return False
+        with self.store.session_lock(session):
+            started = not self.store.has_session(session)
+            if started:
+                self.store.add("sessions", [{"session": session, "created": time.time(), "origin": origin, "label": label}])
+            self._known_sessions.add(session)
+        return started
+
+    def new_session_notice(self, session: str, principal: str = sessions.OWNER) -> str:
+        """What a call that started `session` by naming it says: the newest sessions of the caller's
+        namespace and any it looks like a typo of."""
+        ids = [row["session"] for row in self.store.sessions()]
+        return sessions.new_session_notice(session, sessions.recent(ids, principal, exclude=session), sessions.close_matches(session, ids, principal))
 
     # -- the ledger ------------------------------------------------------------------------------
 
@@ -183,7 +195,9 @@ class Arena:
             try:
                 self._sync(ledger)
                 yield ledger
+                self._write_records(session)
             except BaseException:
+                self._unwritten.pop(session, None)  # records of a call that is not in the log
                 with self._ledgers_guard:  # the ledger may be ahead of the store now: rebuild it next time
                     self._ledgers.pop(session, None)
                 raise
@@ -235,15 +249,30 @@ class Arena:
     def _commit(self, ledger: Ledger, events: Sequence[Event]) -> None:
         version = self.store.append(events)
         ledger.seen_version = self.store.events_version()  # safe: we hold the session's lock
+        self._write_records(ledger.session)
         self.search.notify_appended(ledger.session, events, version)
+
+    def _write_records(self, session: str) -> None:
+        """The tag and squash rows made since the last commit, written after the events they belong to.
+
+        A process killed between the two leaves a logged call without its record (its answer was
+        never sent), never a record whose call is missing: that record's seq would be given to the
+        next event, and the tag would point at a call it does not belong to."""
+        unwritten = self._unwritten.pop(session, [])
+        for table in ("squashes", "tags"):
+            self.store.add(table, [row for name, row in unwritten if name == table])
 
     # -- appending from feeds ----------------------------------------------------------------------
 
     def append(self, session: str, drafts: Sequence[EventDraft], *, cwd: str | None = None) -> list[Event]:
-        """Append events from a feed (transcript, ingest, proxy); extracts file actions from tool calls."""
+        """Append events from a feed (transcript, ingest, proxy); extracts file actions from tool calls.
+        A feed's copies of calls the PostToolUse hook already logged are left out (`join_hooked`)."""
         if not drafts:
             return []
         with self.locked(session) as ledger:
+            drafts = join_hooked(ledger, drafts, self.count_tokens)
+            if not drafts:
+                return []
             events = self._append_locked(ledger, drafts)
             self.trail.record_extracted(session, events, cwd=cwd)
         return events
@@ -258,27 +287,37 @@ class Arena:
     # -- the six tools ----------------------------------------------------------------------------
 
     def context_status(
-        self, used_tokens: int | None = None, window_tokens: int | None = None, *, session: str | None = None, connection: str = ""
+        self,
+        used_tokens: int | None = None,
+        window_tokens: int | None = None,
+        *,
+        session: str | None = None,
+        connection: str = "",
+        principal: str = sessions.OWNER,
     ) -> Reply:
         arguments = _given(session=session, used_tokens=used_tokens, window_tokens=window_tokens)
-        usage = lambda: self._reported_usage(used_tokens, window_tokens, session, connection)  # noqa: E731
-        return self._call(ToolName.CONTEXT_STATUS, arguments, self._status_body, session=session, connection=connection, prepare=usage)
+        usage = lambda ledger: self._reported_usage(used_tokens, window_tokens, ledger)  # noqa: E731
+        return self._call(
+            ToolName.CONTEXT_STATUS, arguments, self._status_body, session=session, connection=connection, principal=principal, prepare=usage
+        )
 
-    def tag(self, name: str, note: str | None = None, *, session: str | None = None, connection: str = "") -> Reply:
+    def tag(self, name: str, note: str | None = None, *, session: str | None = None, connection: str = "", principal: str = sessions.OWNER) -> Reply:
         arguments = _given(name=name, note=note, session=session)
         body = lambda ledger, seq: self._tag_body(ledger, seq, name, note)  # noqa: E731
-        return self._call(ToolName.TAG, arguments, body, session=session, connection=connection)
+        return self._call(ToolName.TAG, arguments, body, session=session, connection=connection, principal=principal)
 
-    def squash(self, summary: str, from_tag: str | None = None, *, session: str | None = None, connection: str = "") -> Reply:
+    def squash(
+        self, summary: str, from_tag: str | None = None, *, session: str | None = None, connection: str = "", principal: str = sessions.OWNER
+    ) -> Reply:
         arguments = _given(summary=summary, from_tag=from_tag, session=session)
         body = lambda ledger, seq: self._squash_body(ledger, seq, summary, from_tag)  # noqa: E731
-        return self._call(ToolName.SQUASH, arguments, body, session=session, connection=connection)
+        return self._call(ToolName.SQUASH, arguments, body, session=session, connection=connection, principal=principal)
 
-    def load_skill(self, name: str | None = None, *, session: str | None = None, connection: str = "") -> Reply:
+    def load_skill(self, name: str | None = None, *, session: str | None = None, connection: str = "", principal: str = sessions.OWNER) -> Reply:
         arguments = _given(name=name, session=session)
         shows = name if name and name in self.skills.catalog else None
         body = lambda ledger, seq: self._skill_body(ledger, name)  # noqa: E731
-        return self._call(ToolName.LOAD_SKILL, arguments, body, session=session, connection=connection, shows_skill=shows)
+        return self._call(ToolName.LOAD_SKILL, arguments, body, session=session, connection=connection, principal=principal, shows_skill=shows)
 
     def memory_search(
         self,
@@ -294,6 +333,7 @@ class Arena:
         *,
         session: str | None = None,
         connection: str = "",
+        principal: str = sessions.OWNER,
     ) -> Reply:
         """Recall by query; or, with `seq` (and `page`), page back a trimmed result verbatim."""
         arguments = _given(
@@ -309,7 +349,7 @@ class Arena:
             body = lambda ledger, _seq: searching.answer(  # noqa: E731
                 self.search, ledger, max_tokens, query or "", limit, scope, kinds=kinds, tools=tools, from_seq=from_seq, to_seq=to_seq
             )
-        return self._call(ToolName.MEMORY_SEARCH, arguments, body, session=session, connection=connection)
+        return self._call(ToolName.MEMORY_SEARCH, arguments, body, session=session, connection=connection, principal=principal)
 
     def artifact_index(
         self,
@@ -319,12 +359,13 @@ class Arena:
         *,
         session: str | None = None,
         connection: str = "",
+        principal: str = sessions.OWNER,
     ) -> Reply:
         """`record`: file actions as dicts (`path`, `action`, optional `note`)."""
         records = list(record or [])
         arguments = _given(record=records or None, path=path, action=action, session=session)
         body = lambda ledger, seq: self.trail.index_body(ledger, seq, records, path, action)  # noqa: E731
-        return self._call(ToolName.ARTIFACT_INDEX, arguments, body, session=session, connection=connection)
+        return self._call(ToolName.ARTIFACT_INDEX, arguments, body, session=session, connection=connection, principal=principal)
 
     # -- one tool call -----------------------------------------------------------------------------
 
@@ -336,27 +377,50 @@ class Arena:
         *,
         session: str | None,
         connection: str,
-        prepare: Callable[[], dict[str, Any]] | None = None,
+        principal: str = sessions.OWNER,
+        prepare: Callable[[Ledger], dict[str, Any]] | None = None,
         shows_skill: str | None = None,
     ) -> Reply:
-        """Run one tool of this server as an arena step: log the call, the result and any guide."""
+        """Run one tool of this server as an arena step: log the call, the result and any guide.
+        A session the call names that does not exist yet is started, and the result says so.
+        A store that cannot be written (a full disk, a read-only home) answers an error saying so."""
         try:
-            session_id = self._session_for_call(session, connection)
-        except ArenaError as exc:
-            return Reply(text=str(exc), structured=None, is_error=True, session=session or "")
-        with self.search.foreground(), self.locked(session_id) as ledger:
-            return self._run(ledger, tool, arguments, body, prepare, shows_skill)
+            with self._writes():
+                session_id, started = self._session_for_call(session, connection, principal)
+                notice = self.new_session_notice(session_id, principal) if started else ""
+                over = limits.problem(tool, arguments, self.settings.max_summary_tokens)
+                if over is not None:  # checked before any work; logged with the argument clipped
+                    arguments = limits.clipped(tool, arguments, self.settings.max_summary_tokens)
+                    body, prepare, shows_skill = _fails(InvalidArgument(over)), None, None
+                with self.search.foreground(), self.locked(session_id) as ledger:
+                    return self._run(ledger, tool, arguments, body, prepare, shows_skill, notice)
+        except ArenaError as exc:  # a malformed session name, or the store
+            return Reply(text=str(exc), structured=None, is_error=True, session=(session or "")[:200])
 
-    def _session_for_call(self, session: str | None, connection: str) -> str:
-        """The session a call runs in, after the host's newest transcript lines; raises for a bad or unknown name."""
+    @contextlib.contextmanager
+    def _writes(self) -> Iterator[None]:
+        """Storage failures as a `StoreError` that names the cause and the fix (the SDK shows a model
+        nothing of an unexpected exception). Nothing of the failed call is in the log."""
+        try:
+            yield
+        except (OSError, RuntimeError) as exc:
+            cause = _io_cause(exc)
+            if cause is None:
+                raise
+            log.warning("the arena store could not be written: %s", cause)
+            raise StoreError(
+                f"the arena store could not be written ({cause}); this call was not logged. "
+                f"Free disk space or make {self.settings.home} writable (MCP_ARENA_HOME / --home moves the state), then call again."
+            ) from exc
+
+    def _session_for_call(self, session: str | None, connection: str, principal: str = sessions.OWNER) -> tuple[str, bool]:
+        """The session a call runs in, after the host's newest transcript lines, and whether the call
+        started it by naming it; raises for a malformed name."""
         if self.transcript is not None:
             self.transcript.sync()  # the host's turns since the last call come first in the log
-        session_id, named = self.resolve_session(session, connection)
-        if named:
-            self.require_session(session_id)
-        else:
-            self.ensure_session(session_id)
-        return session_id
+        session_id, named = self.resolve_session(session, connection, principal)
+        started = self.ensure_session(session_id)
+        return session_id, named and started
 
     def _run(
         self,
@@ -364,13 +428,14 @@ class Arena:
         tool: str,
         arguments: dict[str, Any],
         body: Body,
-        prepare: Callable[[], dict[str, Any]] | None,
+        prepare: Callable[[Ledger], dict[str, Any]] | None,
         shows_skill: str | None,
+        notice: str = "",
     ) -> Reply:
         call_meta: dict[str, Any] = {}
         error: ArenaError | None = None
         try:
-            call_meta = prepare() if prepare else {}
+            call_meta = prepare(ledger) if prepare else {}
         except ArenaError as exc:
             error = exc
         call_text = json.dumps(arguments, sort_keys=True, ensure_ascii=False, default=str)
@@ -386,6 +451,7 @@ class Arena:
                 error = exc
         if error is not None:
             text = str(error)
+        text += notice  # part of the result the model reads: logged with it
         result = self._event(ledger, EventDraft(kind="tool_result", text=text, tool=tool, is_error=error is not None), call.seq + 1)
         self._fold(ledger, result)
         guides, guide_text = self._page_guides(ledger, tool, error is not None, shows_skill if error is None else None)
@@ -406,23 +472,32 @@ class Arena:
 
     # -- other servers' results (proxy, hook) ------------------------------------------------------
 
-    def shape_result(self, output: shape.ToolOutput, *, session: str | None = None, connection: str = "", cwd: str | None = None) -> shape.Shaped:
+    def shape_result(
+        self, output: shape.ToolOutput, *, session: str | None = None, connection: str = "", principal: str = sessions.OWNER, cwd: str | None = None
+    ) -> shape.Shaped:
         """One result of another server's tool through the arena's call path: log the call and the whole
         original (exact tokens, searchable, files extracted), trim what floods with a page-back call,
-        and attach the guide the pager decides. Raises `ArenaError` for a bad session name."""
-        session_id = self._session_for_call(session, connection)
+        and attach the guide the pager decides. Raises `ArenaError` for a bad session name.
+
+        Joined by `output.call_id` with what a feed logged first: a call the transcript feed already
+        logged is not logged again (only its result is); a result already logged is left as it is
+        (nothing appended; the text comes back unchanged, untrimmed)."""
+        session_id, _started = self._session_for_call(session, connection, principal)
         with self.search.foreground(), self.locked(session_id) as ledger:
-            call_text = json.dumps(dict(output.arguments), sort_keys=True, ensure_ascii=False, default=str)
-            call_draft = EventDraft(kind="tool_call", text=call_text, tool=output.tool, source=output.source, call_id=output.call_id)
-            call = self._event(ledger, call_draft, ledger.last_seq + 1)
-            self._fold(ledger, call)
-            trimmed = self._trim(ledger, output, call.seq + 1)
-            result = self._event(ledger, self._result_draft(output, trimmed), call.seq + 1)
+            logged = ledger.calls.get(output.call_id) if output.call_id else None
+            if logged is not None and logged.result_seq >= 0:
+                return shape.Shaped(
+                    session=ledger.session, seq=logged.result_seq, text=output.text, trimmed=False, guide="", structured=output.structured, meta=None
+                )
+            calls = [] if logged is not None and logged.call_seq >= 0 else [self._call_event(ledger, output)]
+            seq = ledger.last_seq + 1
+            trimmed = self._trim(ledger, output, seq)
+            result = self._event(ledger, self._result_draft(output, trimmed), seq)
             self._fold(ledger, result)
             guides, guide_text = self._page_guides(ledger, output.tool, output.is_error)
-            self._commit(ledger, [call, result, *guides])
-            if not output.is_error:  # a failed write changed nothing
-                self.trail.record_extracted(ledger.session, [call], cwd=cwd)
+            self._commit(ledger, [*calls, result, *guides])
+            if calls and not output.is_error:  # a failed write changed nothing
+                self.trail.record_extracted(ledger.session, calls, cwd=cwd)
         return shape.Shaped(
             session=ledger.session,
             seq=result.seq,
@@ -433,8 +508,15 @@ class Arena:
             meta={shape.META_KEY: shape.trim_meta(result.seq, trimmed, pages.page_call(ledger.session, result.seq, 1))} if trimmed else None,
         )
 
+    def _call_event(self, ledger: Ledger, output: shape.ToolOutput) -> Event:
+        call_text = json.dumps(dict(output.arguments), sort_keys=True, ensure_ascii=False, default=str)
+        draft = EventDraft(kind="tool_call", text=call_text, tool=output.tool, source=output.source, call_id=output.call_id)
+        call = self._event(ledger, draft, ledger.last_seq + 1)
+        self._fold(ledger, call)
+        return call
+
     def _trim(self, ledger: Ledger, output: shape.ToolOutput, seq: int) -> trim.Trim | None:
-        if not self.settings.trim or not output.text:
+        if not self.settings.trim or not output.text or not output.trimmable:
             return None
         usage = dashboard.status(ledger, self.settings).usage_pct / 100
         page_call = pages.page_call(ledger.session, seq, 1)
@@ -460,7 +542,7 @@ class Arena:
         result = dashboard.status(ledger, self.settings, self.upstream_notes())
         return result.text(), result
 
-    def _reported_usage(self, used_tokens: int | None, window_tokens: int | None, session: str | None, connection: str) -> dict[str, Any]:
+    def _reported_usage(self, used_tokens: int | None, window_tokens: int | None, ledger: Ledger) -> dict[str, Any]:
         """The call meta of a context_status that reports usage; raises on absurd numbers."""
         if used_tokens is None:
             if window_tokens is not None:
@@ -468,7 +550,7 @@ class Arena:
             return {}
         if not 0 <= used_tokens <= MAX_REPORTED_TOKENS:
             raise InvalidArgument(f"used_tokens must be between 0 and {MAX_REPORTED_TOKENS:,}; got {used_tokens:,}")
-        window = window_tokens if window_tokens is not None else self._known_window(session, connection)
+        window = window_tokens if window_tokens is not None else self._known_window(ledger)
         if not 1_000 <= window <= MAX_REPORTED_TOKENS:
             raise InvalidArgument(f"window_tokens must be between 1,000 and {MAX_REPORTED_TOKENS:,}; got {window:,}")
         if used_tokens > window:
@@ -477,15 +559,12 @@ class Arena:
             )
         return {"usage_sample": {"used": used_tokens, "window": window, "source": "reported"}}
 
-    def _known_window(self, session: str | None, connection: str) -> int:
-        session_id = session or self.default_session(connection)
-        ledger = self._ledgers.get(session_id)
-        if ledger and ledger.samples:
-            return ledger.samples[-1].window
-        return self.settings.window_tokens
+    def _known_window(self, ledger: Ledger) -> int:
+        """The window the session last reported, else the configured one."""
+        return ledger.samples[-1].window if ledger.samples else self.settings.window_tokens
 
     def _tag_body(self, ledger: Ledger, seq: int, name: str, note: str | None) -> tuple[str, TagResult]:
-        if not TAG_PATTERN.match(name or ""):
+        if not TAG_PATTERN.fullmatch(name or ""):
             raise InvalidArgument(f"invalid tag name {name[:80]!r}: use 1–64 of A-Z a-z 0-9 . _ - (e.g. 'auth-refactor')")
         if name in ledger.tags:
             raise _duplicate_tag(name, ledger)
@@ -493,7 +572,8 @@ class Arena:
         if len(text) > MAX_NOTE_CHARS:
             raise InvalidArgument(f"note is {len(text)} characters; keep it under {MAX_NOTE_CHARS}")
         self.add_tag(ledger, Tag(name, seq, text, "agent"))
-        result = TagResult(session=ledger.session, name=name, seq=seq, note=text, tags=list(ledger.tags))
+        echoed = listing.clip_end(text, MAX_NOTE_ECHOED)
+        result = TagResult(session=ledger.session, name=name, seq=seq, note=echoed, tags_in_session=len(ledger.agent_tags()))
         return result.text(), result
 
     def _squash_body(self, ledger: Ledger, seq: int, text: str, from_tag: str | None) -> tuple[str, SquashResult]:
@@ -506,15 +586,23 @@ class Arena:
         return plan.result.text(), plan.result
 
     def _skill_body(self, ledger: Ledger, name: str | None) -> tuple[str, SkillResult]:
-        catalog = [SkillInfo(name=s.name, description=s.description, covers=list(s.covers)) for s in self.skills.catalog]
         if name is None:
-            result = SkillResult(session=ledger.session, name=None, catalog=catalog, guide=None, message="Skills:")
+            result = self._catalog(ledger.session, "Skills:")
             return result.text(), result
         if name not in self.skills.catalog:
-            listing = SkillResult(session=ledger.session, name=None, catalog=catalog, guide=None, message="").text()
-            raise UnknownSkill(f"no skill named {name[:80]!r}. The catalog:\n{listing.strip()}")
+            close = difflib.get_close_matches(name, [s.name for s in self.skills.catalog], n=3)
+            message = f"no skill named {name[:80]!r}." + (f" Did you mean: {', '.join(close)}?" if close else "") + " The catalog:"
+            raise UnknownSkill(self._catalog(ledger.session, message).text())
         result = SkillResult(session=ledger.session, name=name, catalog=[], guide=self.skills.guide(name), message="")
         return result.text(), result
+
+    def _catalog(self, session: str, message: str) -> SkillResult:
+        """The skill catalog under `message`, as many skills as fit `catalog_max_tokens`."""
+        catalog = [SkillInfo(name=s.name, description=s.description, covers=list(s.covers)) for s in self.skills.catalog]
+        frame = SkillResult(session=session, name=None, catalog=[], guide=None, message=message, more=len(catalog))
+        budget = self.settings.catalog_max_tokens - self.count_tokens(frame.text())
+        shown = listing.fit([info.line() for info in catalog], budget, self.count_tokens)
+        return frame.model_copy(update={"catalog": catalog[:shown], "more": len(catalog) - shown})
 
     # -- squash records and tags outside a tool call -------------------------------------------------
 
@@ -535,12 +623,22 @@ class Arena:
             return squashing.versions(ledger, self.settings.summary_versions)
 
     def add_tag(self, ledger: Ledger, tag: Tag) -> None:
-        self.store.add("tags", [{"session": ledger.session, "name": tag.name, "seq": tag.seq, "note": tag.note, "origin": tag.origin, "ts": time.time()}])
+        """Under the session's lock (`locked`): the row is written with the next commit, or when the lock is released."""
+        row = {"session": ledger.session, "name": tag.name, "seq": tag.seq, "note": tag.note, "origin": tag.origin, "ts": time.time()}
+        self._unwritten.setdefault(ledger.session, []).append(("tags", row))
         ledger.tags[tag.name] = tag
 
     def _add_squash(self, ledger: Ledger, record: SquashRecord) -> None:
-        self.store.add("squashes", [record.row(ledger.session, time.time())])
+        self._unwritten.setdefault(ledger.session, []).append(("squashes", record.row(ledger.session, time.time())))
         ledger.squashes.append(record)
+
+
+def _io_cause(exc: BaseException) -> str | None:
+    """What an I/O failure says ('No space left on device (os error 28)'); None for any other error."""
+    if isinstance(exc, OSError):
+        return exc.strerror or str(exc)
+    found = re.search(r"LanceError\(IO\): (.+?)(?:, /[^ ]*\.rs:\d+|$)", str(exc))
+    return found.group(1) if found else None
 
 
 def _fails(error: ArenaError) -> Body:
@@ -558,5 +656,11 @@ def _given(**arguments: Any) -> dict[str, Any]:
 
 
 def _duplicate_tag(name: str, ledger: Ledger) -> DuplicateTag:
-    existing = ", ".join(tag.name for tag in ledger.agent_tags())
-    return DuplicateTag(f"tag {name!r} already exists in this session (tags: {existing}); pick a new name, e.g. '{name}-2'")
+    """Names the taken tag and a free name; never the session's whole tag list (it grows with the session)."""
+    taken = ledger.tags[name]
+    suffix = 2
+    while f"{name}-{suffix}" in ledger.tags:
+        suffix += 1
+    return DuplicateTag(
+        f"tag {name!r} already exists in this session (at seq {taken.seq}); pick a new name, e.g. '{name}-{suffix}'"
+    )

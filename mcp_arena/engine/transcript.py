@@ -16,6 +16,22 @@ the file path). `sync()` turns the lines appended since the last sync into
 events, gives each main-thread API response a usage sample (the exact size of
 the context the model was sent), appends them, and persists the feed's
 position in `feed_state` so a restarted server resumes where it stopped.
+
+Joining the PostToolUse hook's records (`join_hooked`, applied by
+`Arena.append` under the session's lock to every feed's drafts): the hook logs
+each tool's original output (source "hook", `call_id` = the tool_use id) and
+hands the host a trimmed view, which is what the transcript then holds. A
+transcript tool_use or tool_result whose id the hook already logged is that
+call's copy, not a new call: it is left out (no second step, no tokens counted
+twice; search and the artifact trail keep the original). Usage samples ride on
+the assistant lines, never on these, so usage stays exact. The other order
+(the feed read the tool_use before the hook ran, the usual case when the hook
+is served by this process) is `Arena.shape_result`'s side: it does not log a
+call the log already holds. One case is not a copy: the hook trimmed a result
+but the transcript holds it whole (a Claude Code older than 2.1.121 ignores
+`updatedToolOutput` for its built-in tools; a hook that timed out) — the trim
+saved nothing, so a note carrying the tokens the host holds beyond the shown
+view, marked `untrimmed`, takes the trim back out of the savings.
 """
 
 from __future__ import annotations
@@ -24,12 +40,13 @@ import dataclasses
 import logging
 import os
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Protocol
 
 from mcp_arena.config import Settings
 from mcp_arena.core.events import Event, EventDraft
+from mcp_arena.core.ledger import Ledger, LoggedCall
 from mcp_arena.core.tools import TOOL_NAMES
 from mcp_arena.engine.store import Store
 from mcp_arena.feeds import formats, locate
@@ -69,6 +86,38 @@ class UsageSampler:
         return dataclasses.replace(draft, meta={**draft.meta, "usage_sample": sample})
 
 
+# Every trimmed view carries the marker line `core.trim.marker_line` writes; a copy without it is whole.
+TRIM_MARKER = "[… mcp-arena: omitted "
+CALL_KINDS = ("tool_call", "tool_result")
+
+
+def join_hooked(ledger: Ledger, drafts: Sequence[EventDraft], count_tokens: Callable[[str], int]) -> list[EventDraft]:
+    """The drafts to append: a feed's copies of calls the hook logged are left out (see the module doc)."""
+    kept: list[EventDraft] = []
+    for draft in drafts:
+        logged = ledger.calls.get(draft.call_id) if draft.call_id and draft.kind in CALL_KINDS else None
+        if logged is None or not logged.by_hook:
+            kept.append(draft)
+        elif draft.kind == "tool_result" and logged.kept_out and TRIM_MARKER not in draft.text:
+            kept.append(untrimmed_note(draft, logged, count_tokens(draft.text)))
+    return kept
+
+
+def untrimmed_note(copy: EventDraft, logged: LoggedCall, host_tokens: int) -> EventDraft:
+    """A note that the host holds the whole of a result the hook trimmed: the tokens it holds beyond the view."""
+    text = f"the host kept the whole output of seq {logged.result_seq} ({copy.tool or 'tool'}): its trimmed view was not applied"
+    return EventDraft(
+        kind="note",
+        text=text,
+        tool=copy.tool,
+        source=copy.source,
+        call_id=copy.call_id,
+        ts=copy.ts,
+        meta={**copy.meta, "untrimmed": {"seq": logged.result_seq, "tokens_kept_out": logged.kept_out}},
+        context_tokens=max(host_tokens - logged.shown_tokens, 0),
+    )
+
+
 def is_own_call(draft: EventDraft) -> bool:
     """A host's `mcp__<server>__<tool>` call or result of one of the arena's own tools."""
     if draft.kind not in ("tool_call", "tool_result") or not draft.tool.startswith("mcp__"):
@@ -81,7 +130,7 @@ class SessionLog(Protocol):
 
     store: Store
 
-    def ensure_session(self, session: str, origin: str = ..., label: str = ...) -> None: ...
+    def ensure_session(self, session: str, origin: str = ..., label: str = ...) -> bool: ...
 
     def append(self, session: str, drafts: Sequence[EventDraft], *, cwd: str | None = None) -> list[Event]: ...
 
@@ -190,4 +239,3 @@ class TranscriptRuntime:
         self._feed = ClaudeCodeFeed(path, state.get("feed"), source="transcript")
         self._sampler.last_message = state.get("last_message", "")
         return self._feed
-

@@ -12,13 +12,19 @@ Writes `bench.json` and `bench.md` (to --out, default the current folder):
   without minutes of embedding (search cost depends on the count, not the values);
 - LanceDB folder size per 10,000 events, before and after maintenance;
 - round trip of every tool through a real client over stdio (p50/p95/p99) per
-  size, next to a floor measured on the same connection: `load_skill` with no
-  name (the arena's fixed per-call cost), and `tools/list` (protocol only; the
-  server answers no `ping`);
+  size, as a ratio to the echo floor: a trivial tool on a plain SDK server
+  (`lab.echo`, its own stdio process, the same client code, interleaved in the
+  same rounds); beside it the arena's own floors on the same connection:
+  `load_skill` with no name (its fixed per-call cost, the "no-op"), and
+  `tools/list` (protocol only; the server answers no `ping`);
+- tokens per result (o200k) of every tool at every size: the result body as the
+  model reads it, the structured content, and the skill guides attached to it
+  (reported apart: they are paged, not part of the result);
 - squash time vs range length; incremental summary update vs regenerating
   from the whole history;
-- cold start: process start to `initialize` answered and to the first
-  `memory_search` answered;
+- cold start: process start to `initialize` answered, to the first tool call
+  answered (`context_status`), and then to the first `memory_search` answered;
+  the echo server's first call beside it;
 - peak RSS of each server (VmHWM) and of the bench process (ingestion);
 - tokens of the always-visible surface (instructions + tools/list as received).
 
@@ -55,9 +61,23 @@ T = TypeVar("T")
 FULL_SIZES = (1_000, 10_000, 100_000)
 SMOKE_SIZES = (200,)
 BATCH = 1_000
+TAG_EVERY = 100  # seeded sessions carry one agent tag per this many events (a tag result must not grow with them)
+# What the latency and token figures cover: label -> the tool it calls (arguments: `operation_call`).
+OPERATIONS: dict[str, ToolName] = {
+    "context_status": ToolName.CONTEXT_STATUS,
+    "tag": ToolName.TAG,
+    "memory_search": ToolName.MEMORY_SEARCH,
+    "artifact_index": ToolName.ARTIFACT_INDEX,  # a query with a path filter: a listing
+    "artifact_index trail": ToolName.ARTIFACT_INDEX,  # no argument: the whole trail, bounded by its budget
+    "artifact_index record": ToolName.ARTIFACT_INDEX,  # a write: answered with an acknowledgement
+    "load_skill": ToolName.LOAD_SKILL,
+}
+# The five tools by name, one call each (benchmarks/server_timers.py drives these with `tool_arguments`).
 TOOLS = (ToolName.CONTEXT_STATUS, ToolName.TAG, ToolName.MEMORY_SEARCH, ToolName.ARTIFACT_INDEX, ToolName.LOAD_SKILL)
-FLOOR_TOOL = ToolName.LOAD_SKILL  # with no name: the catalog; the arena's fixed per-call cost and nothing else
+FLOOR_TOOL = "load_skill"  # with no name: the catalog; the arena's fixed per-call cost and nothing else (the no-op)
 PROTOCOL = "tools/list"  # refreshed each time: a round trip with no arena work at all (the server has no ping)
+ECHO = "echo (plain SDK server)"  # the echo floor: lab.echo's one trivial tool
+GUIDE_OPENING = "\n\n--- skill: "  # how a paged guide opens after a result body (engine.skills.SEPARATOR + core.skills.render)
 QUERIES = (
     "redis timeout error",
     "ModuleNotFoundError auth_helpers",
@@ -65,8 +85,10 @@ QUERIES = (
     "connection pool instead of one connection per request",
     "which files changed in the cache module",
 )
-TARGETS = (
-    # (key, label, target value, comparison)
+TARGETS: tuple[tuple[str, str, float | str, str], ...] = (
+    # (key, label, target value or the name of the budget setting it is held to, comparison)
+    ("noop_p50_over_echo", "no-op (load_skill catalog) p50 / echo floor p50 at the largest size (×)", 2.0, "<="),
+    ("status_p50_over_echo", "context_status p50 / echo floor p50 at the largest size (×)", 2.0, "<="),
     ("status_p95_ms", "context_status p95 at the largest size (ms)", 15.0, "<="),
     ("tag_p95_ms", "tag p95 at the largest size (ms)", 15.0, "<="),
     ("status_growth", "context_status p95 growth smallest→largest size (×)", 1.5, "<="),
@@ -75,7 +97,13 @@ TARGETS = (
     ("ingest_eps", "ingestion into the log (events/s)", 5_000.0, ">="),
     ("embed_eps", "embedding catch-up (events/s)", 300.0, ">="),
     ("initialize_s", "process start → initialize answered (s)", 1.0, "<="),
+    ("first_call_s", "process start → first tool call answered (context_status, s)", 1.0, "<="),
     ("surface_tokens", "always-visible surface (tokens)", 1_500.0, "<="),
+    ("tag_tokens", "tag result at the largest size (tokens, guides aside)", 100.0, "<="),
+    ("record_tokens", "artifact_index record result at the largest size (tokens, guides aside)", 100.0, "<="),
+    ("status_tokens", "context_status result at the largest size (tokens, guides aside)", 250.0, "<="),
+    ("listing_tokens", "artifact_index listing at the largest size (tokens; budget artifact_max_tokens)", "artifact_max_tokens", "<="),
+    ("catalog_tokens", "load_skill catalog at the largest size (tokens; budget catalog_max_tokens)", "catalog_max_tokens", "<="),
 )
 
 
@@ -96,6 +124,8 @@ class LatencySummary(TypedDict):
     p95_ms: float
     p99_ms: float
     mean_ms: float
+    p50_over_echo: NotRequired[float | None]  # a tool's p50 over the echo floor's (None: the floor's is 0)
+    p95_over_echo: NotRequired[float | None]
     p95_over_floor: NotRequired[float | None]  # a tool's p95 over the floor tool's (None: the floor's is 0)
 
 
@@ -143,7 +173,7 @@ def seed(home: Path, sizes: tuple[int, ...]) -> dict[str, Any]:
             for start in range(0, size, BATCH):
                 arena.append(session, drafts[start : start + BATCH])
             elapsed = time.perf_counter() - started
-            rows.append({"events": size, "seconds": round(elapsed, 3), "events_per_s": round(size / elapsed)})
+            rows.append({"events": size, "seconds": round(elapsed, 3), "events_per_s": round(size / elapsed), "tags": seed_tags(arena, session, size)})
             log(f"seeded {size:,} events in {elapsed:.1f} s")
         arena.store.wait_for_maintenance()
     finally:
@@ -151,6 +181,18 @@ def seed(home: Path, sizes: tuple[int, ...]) -> dict[str, Any]:
     total = sum(r["events"] for r in rows)
     seconds = sum(r["seconds"] for r in rows)
     return {"batch": BATCH, "per_size": rows, "events_per_s": round(total / seconds), "bench_peak_rss_mb": _self_rss_mb()}
+
+
+def seed_tags(arena: Any, session: str, size: int) -> int:
+    """One agent tag every `TAG_EVERY` events, written in one batch (as many `tag` calls would leave them)."""
+    now = time.time()
+    rows = [
+        {"session": session, "name": f"seed-{seq}", "seq": seq, "note": f"seeded tag at seq {seq}", "origin": "agent", "ts": now}
+        for seq in range(TAG_EVERY - 1, size, TAG_EVERY)
+    ]
+    if rows:
+        arena.store.add("tags", rows)
+    return len(rows)
 
 
 def _self_rss_mb() -> float:
@@ -272,14 +314,43 @@ def server_params(home: Path, session: str) -> StdioServerParameters:
     return StdioServerParameters(command=sys.executable, args=["-m", "mcp_arena", "serve"], env=env)
 
 
+def echo_params() -> StdioServerParameters:
+    from mcp import StdioServerParameters
+
+    return StdioServerParameters(command=sys.executable, args=["-m", "mcp_arena.lab.echo"], env=dict(os.environ))
+
+
+def connect(params: StdioServerParameters) -> Client:
+    """A client of a stdio server whose stderr goes to ours, or to the process's own when ours is not a
+    file (pytest's capture has no file descriptor; the SDK's default is bound when it is first imported)."""
+    from mcp import Client
+    from mcp.client.stdio import stdio_client
+
+    try:
+        sys.stderr.fileno()
+        errlog = sys.stderr
+    except (AttributeError, OSError, ValueError):  # io.UnsupportedOperation is both an OSError and a ValueError
+        errlog = sys.__stderr__
+    return Client(stdio_client(params, errlog=errlog))
+
+
+def operation_call(label: str, i: int) -> tuple[str, dict[str, Any]]:
+    """(tool, arguments) of the i-th call of an operation (-1: the warm-up)."""
+    tool = OPERATIONS[label]
+    if label == "tag":
+        return tool, {"name": f"bench-{i}", "note": "a bench tag"}
+    if label == "memory_search":
+        return tool, {"query": QUERIES[i % len(QUERIES)]}
+    if label == "artifact_index":
+        return tool, {"path": "src/cache/**"}
+    if label == "artifact_index record":
+        return tool, {"record": [{"path": f"src/bench/out_{i}.py", "action": "modified", "note": "written by the bench"}]}
+    return tool, {}
+
+
 def tool_arguments(tool: str, i: int) -> dict[str, Any]:
-    if tool == "tag":
-        return {"name": f"bench-{i}"}
-    if tool == "memory_search":
-        return {"query": QUERIES[i % len(QUERIES)]}
-    if tool == "artifact_index":
-        return {"path": "src/cache/**"}
-    return {}
+    """The arguments of the i-th call of one of `TOOLS` (its operation of the same name)."""
+    return operation_call(tool, i)[1]
 
 
 async def timed_ms(awaitable: Awaitable[T]) -> tuple[float, T]:
@@ -289,76 +360,133 @@ async def timed_ms(awaitable: Awaitable[T]) -> tuple[float, T]:
 
 
 async def latency_for(home: Path, size: int, iterations: int, think_ms: int = 0) -> dict[str, Any]:
-    """Every tool `iterations` times on one session, interleaved, after one warm-up call each.
+    """Every operation `iterations` times on one session, interleaved with the echo floor, after one warm-up call each.
 
     `think_ms` pauses between rounds, as an agent's model pauses between tool calls; the
     server's background work (embedding, compaction) then runs in the pause, as it does in
     use. The pause is never part of a timing. 0 measures calls back to back: the worst case."""
     import anyio
-    from mcp import Client
 
-    async with Client(server_params(home, session_name(size))) as client:
+    async with connect(server_params(home, session_name(size))) as client, connect(echo_params()) as echo:
         pid = server_pid()
         first = {}
-        for tool in TOOLS:
-            first[tool], result = await timed_ms(client.call_tool(tool, tool_arguments(tool, -1)))
-            _check(tool, result)
-        samples: dict[str, list[float]] = {name: [] for name in (PROTOCOL, *TOOLS)}
+        results: dict[str, list[CallToolResult]] = {label: [] for label in OPERATIONS}
+        await _echo(echo)
+        for label in OPERATIONS:
+            first[label], result = await timed_ms(client.call_tool(*operation_call(label, -1)))
+            results[label].append(_checked(label, result))
+        samples: dict[str, list[float]] = {name: [] for name in (ECHO, PROTOCOL, *OPERATIONS)}
         for i in range(iterations):
             if think_ms:
                 await anyio.sleep(think_ms / 1000)
+            samples[ECHO].append((await timed_ms(_echo(echo)))[0])
             samples[PROTOCOL].append((await timed_ms(client.list_tools(cache_mode="refresh")))[0])
-            for tool in TOOLS:
-                elapsed, result = await timed_ms(client.call_tool(tool, tool_arguments(tool, i)))
-                _check(tool, result)
-                samples[tool].append(elapsed)
-        squash = await squash_round_trips(client, max(3, iterations // 10))
+            for label in OPERATIONS:
+                elapsed, result = await timed_ms(client.call_tool(*operation_call(label, i)))
+                results[label].append(_checked(label, result))
+                samples[label].append(elapsed)
+        squash, squashed = await squash_round_trips(client, max(3, iterations // 10))
         rss = peak_rss_mb(pid)
-    protocol = summary_of(samples[PROTOCOL])
-    tools = {name: summary_of(values) for name, values in samples.items() if name != PROTOCOL}
+    echo_floor, protocol = summary_of(samples[ECHO]), summary_of(samples[PROTOCOL])
+    tools = {name: summary_of(samples[name]) for name in OPERATIONS}
     floor = tools[FLOOR_TOOL]
     for figures in tools.values():
-        figures["p95_over_floor"] = round(figures["p95_ms"] / floor["p95_ms"], 2) if floor["p95_ms"] else None
+        figures["p50_over_echo"] = _ratio(figures["p50_ms"], echo_floor["p50_ms"])
+        figures["p95_over_echo"] = _ratio(figures["p95_ms"], echo_floor["p95_ms"])
+        figures["p95_over_floor"] = _ratio(figures["p95_ms"], floor["p95_ms"])
+    counter = _counter()
+    tokens = {label: tokens_of(counter, calls) for label, calls in results.items()}
+    tokens["squash"] = tokens_of(counter, squashed)
     return {
         "events": size,
         "think_ms": think_ms,
         "floor_tool": FLOOR_TOOL,
+        "echo_floor": echo_floor,
         "protocol_tools_list": protocol,
         "tools": tools,
+        "tokens": tokens,
         "first_call_ms": {k: round(v, 1) for k, v in first.items()},
         "squash_small_range": squash,
         "server_peak_rss_mb": rss,
     }
 
 
-async def squash_round_trips(client: Client, count: int) -> LatencySummary:
+def _ratio(value: float, floor: float) -> float | None:
+    return round(value / floor, 2) if floor else None
+
+
+async def _echo(echo: Client) -> CallToolResult:
+    from mcp_arena.lab.echo import ECHO_TOOL
+
+    return _checked(ECHO, await echo.call_tool(ECHO_TOOL, {"text": "ping"}))
+
+
+async def squash_round_trips(client: Client, count: int) -> tuple[LatencySummary, list[CallToolResult]]:
     """squash over a short range (tag, one status call, squash), measured alone since it mutates."""
-    samples = []
+    samples, results = [], []
     for i in range(count):
         await client.call_tool("tag", {"name": f"sq-{i}"})
         await client.call_tool("context_status", {})
         elapsed, result = await timed_ms(client.call_tool("squash", {"summary": f"## Current State\nbench squash {i}"}))
-        _check("squash", result)
+        results.append(_checked("squash", result))
         samples.append(elapsed)
-    return summary_of(samples)
+    return summary_of(samples), results
 
 
-def _check(tool: str, result: CallToolResult) -> None:
+def _checked(label: str, result: CallToolResult) -> CallToolResult:
     from mcp.types import TextContent
 
     if result.is_error:
         text = next((block.text for block in result.content if isinstance(block, TextContent)), "(no text)")
-        raise RuntimeError(f"bench: {tool} failed: {text[:300]}")
+        raise RuntimeError(f"bench: {label} failed: {text[:300]}")
+    return result
+
+
+# -- tokens per result -----------------------------------------------------------------------------
+
+
+def _counter() -> Any:
+    from mcp_arena.core.tokens import TokenCounter
+
+    return TokenCounter("o200k_base")
+
+
+def split_guides(text: str) -> tuple[str, str]:
+    """(result body, the guides paged after it): guides are reported apart, they are not the result."""
+    body, opening, guides = text.partition(GUIDE_OPENING)
+    return body, opening + guides
+
+
+def tokens_of(counter: Any, results: list[CallToolResult]) -> dict[str, Any]:
+    """Tokens of a series of results of one operation: body (p50, max), structured content (max), guides."""
+    from mcp.types import TextContent
+
+    bodies, structured, guides = [], [], []
+    for result in results:
+        text = "\n".join(block.text for block in result.content if isinstance(block, TextContent))
+        body, guide = split_guides(text)
+        bodies.append(counter.count(body))
+        structured.append(counter.count(json.dumps(result.structured_content, sort_keys=True)) if result.structured_content else 0)
+        if guide:
+            guides.append(counter.count(guide))
+    return {
+        "calls": len(results),
+        "body_p50": round(statistics.median(bodies)) if bodies else 0,
+        "body_max": max(bodies, default=0),
+        "structured_max": max(structured, default=0),
+        "guided_calls": len(guides),
+        "guide_max": max(guides, default=0),
+    }
 
 
 def server_pid() -> int | None:
-    """The newest child process of this one running the server (stdio clients hide the handle)."""
+    """The newest child process of this one running the arena server (stdio clients hide the handle)."""
     children = []
     for task in Path("/proc/self/task").glob("*/children"):
         children += [int(pid) for pid in task.read_text().split()]
     for pid in sorted(children, reverse=True):
         try:
-            if b"mcp_arena" in Path(f"/proc/{pid}/cmdline").read_bytes():
+            if b"mcp_arena\x00serve" in Path(f"/proc/{pid}/cmdline").read_bytes():
                 return pid
         except OSError:
             continue
@@ -378,33 +506,40 @@ def peak_rss_mb(pid: int | None) -> float | None:
 
 
 async def cold_start(home: Path, size: int, runs: int) -> dict[str, Any]:
-    """Process start → initialize answered, and → first memory_search answered (model load and ledger rebuild included)."""
-    from mcp import Client
+    """Process start → initialize answered, → the first tool call answered (context_status: the ledger rebuilt
+    from the log), then → the first memory_search answered (model load included); the echo server's first call beside them."""
 
-    initialize, first_search = [], []
+    initialize, first_call, first_search, echo_first = [], [], [], []
     for _ in range(runs):
         started = time.perf_counter()
-        async with Client(server_params(home, session_name(size))) as client:
+        async with connect(server_params(home, session_name(size))) as client:
             initialize.append(time.perf_counter() - started)
-            result = await client.call_tool("memory_search", {"query": QUERIES[0]})
-            _check("memory_search", result)
+            _checked("context_status", await client.call_tool("context_status", {}))
+            first_call.append(time.perf_counter() - started)
+            _checked("memory_search", await client.call_tool("memory_search", {"query": QUERIES[0]}))
             first_search.append(time.perf_counter() - started)
+        started = time.perf_counter()
+        async with connect(echo_params()) as echo:
+            await _echo(echo)
+            echo_first.append(time.perf_counter() - started)
     return {
         "events": size,
         "runs": runs,
         "initialize_s": round(statistics.median(initialize), 3),
+        "first_call_s": round(statistics.median(first_call), 3),
         "first_memory_search_s": round(statistics.median(first_search), 3),
+        "echo_first_call_s": round(statistics.median(echo_first), 3),
         "all_initialize_s": [round(v, 3) for v in initialize],
+        "all_first_call_s": [round(v, 3) for v in first_call],
     }
 
 
 async def surface(home: Path) -> dict[str, Any]:
     """Tokens of what every request of every session carries: instructions + tools/list as the client got it."""
-    from mcp import Client
 
     from mcp_arena.core.tokens import TokenCounter
 
-    async with Client(server_params(home, "bench-surface")) as client:
+    async with connect(server_params(home, "bench-surface")) as client:
         instructions = client.instructions or ""
         tools = (await client.list_tools()).tools
     listing = json.dumps([t.model_dump(mode="json", by_alias=True, exclude_none=True) for t in tools], sort_keys=True)
@@ -490,7 +625,7 @@ def run_bench(home: Path, sizes: tuple[int, ...], *, iterations: int, smoke: boo
 
     report: dict[str, Any] = {
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
-        "config": {"sizes": list(sizes), "iterations": iterations, "smoke": smoke, "think_ms": think_ms},
+        "config": {"sizes": list(sizes), "iterations": iterations, "smoke": smoke, "think_ms": think_ms, "budgets": budgets(home)},
     }
     report["ingestion"] = seed(home, sizes)
     report["storage"] = storage(home, sum(sizes))
@@ -510,14 +645,23 @@ def run_bench(home: Path, sizes: tuple[int, ...], *, iterations: int, smoke: boo
     return report
 
 
+def budgets(home: Path) -> dict[str, int]:
+    """The listing budgets the servers run with (the same settings and environment as theirs)."""
+    settings = bench_settings(home)
+    return {"artifact_max_tokens": settings.artifact_max_tokens, "catalog_max_tokens": settings.catalog_max_tokens}
+
+
 def headline(report: dict[str, Any]) -> dict[str, float | None]:
     latency = report["latency"]
     small, large = latency[0]["tools"], latency[-1]["tools"]
+    tokens = latency[-1]["tokens"]
 
     def growth(tool: str) -> float | None:
         return round(large[tool]["p95_ms"] / small[tool]["p95_ms"], 2) if small[tool]["p95_ms"] else None
 
     return {
+        "noop_p50_over_echo": large[FLOOR_TOOL]["p50_over_echo"],
+        "status_p50_over_echo": large["context_status"]["p50_over_echo"],
         "status_p95_ms": large["context_status"]["p95_ms"],
         "tag_p95_ms": large["tag"]["p95_ms"],
         "status_growth": growth("context_status"),
@@ -526,7 +670,13 @@ def headline(report: dict[str, Any]) -> dict[str, float | None]:
         "ingest_eps": report["ingestion"]["events_per_s"],
         "embed_eps": report["embedding"]["events_per_s"],
         "initialize_s": report["cold_start"]["initialize_s"],
+        "first_call_s": report["cold_start"]["first_call_s"],
         "surface_tokens": report["surface"]["total_tokens"],
+        "tag_tokens": tokens["tag"]["body_max"],
+        "record_tokens": tokens["artifact_index record"]["body_max"],
+        "status_tokens": tokens["context_status"]["body_max"],
+        "listing_tokens": max(tokens["artifact_index"]["body_max"], tokens["artifact_index trail"]["body_max"]),
+        "catalog_tokens": tokens["load_skill"]["body_max"],
     }
 
 
@@ -535,8 +685,9 @@ def targets(report: dict[str, Any]) -> list[dict[str, Any]]:
     rows = []
     for key, label, target, comparison in TARGETS:
         value = measured[key]
-        met = value is not None and (value <= target if comparison == "<=" else value >= target)
-        rows.append({"key": key, "label": label, "target": f"{comparison} {target:g}", "measured": value, "met": met})
+        goal = float(report["config"]["budgets"][target]) if isinstance(target, str) else target
+        met = value is not None and (value <= goal if comparison == "<=" else value >= goal)
+        rows.append({"key": key, "label": label, "target": f"{comparison} {goal:g}", "measured": value, "met": met})
     return rows
 
 
@@ -548,15 +699,23 @@ def render_markdown(report: dict[str, Any]) -> str:
               if report['config'].get('think_ms') else "calls back to back (no think time)") + ".\n"]
     out.append("## Targets\n\n| figure | target | measured | |\n| --- | --- | ---: | --- |")
     out += [f"| {t['label']} | {t['target']} | {t['measured']} | {'met' if t['met'] else '**missed**'} |" for t in report["targets"]]
-    out.append("\n## Round trip over stdio (ms; floor = load_skill with no name on the same server; tools/list = protocol only)\n")
-    out.append("| events | tool | p50 | p95 | p99 | p95 / floor | first call |\n| ---: | --- | ---: | ---: | ---: | ---: | ---: |")
+    out.append("\n## Round trip over stdio (ms)\n\necho = one trivial tool on a plain SDK server (its own stdio process, same client, "
+               "same rounds): the floor every ratio is taken to; floor = load_skill with no name on the arena (its no-op); "
+               "tools/list = protocol only.\n")
+    out.append("| events | tool | p50 | p95 | p99 | p50 / echo | p95 / echo | p95 / floor | first call |\n"
+               "| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for row in report["latency"]:
-        f = row["protocol_tools_list"]
-        out.append(f"| {row['events']:,} | *tools/list (protocol)* | {f['p50_ms']} | {f['p95_ms']} | {f['p99_ms']} | | |")
+        e, f = row["echo_floor"], row["protocol_tools_list"]
+        out.append(f"| {row['events']:,} | *echo (plain SDK server)* | {e['p50_ms']} | {e['p95_ms']} | {e['p99_ms']} | 1 | 1 | | |")
+        out.append(f"| {row['events']:,} | *tools/list (protocol)* | {f['p50_ms']} | {f['p95_ms']} | {f['p99_ms']} | "
+                   f"{_ratio(f['p50_ms'], e['p50_ms'])} | {_ratio(f['p95_ms'], e['p95_ms'])} | | |")
         for tool, s in row["tools"].items():
-            out.append(f"| {row['events']:,} | {tool} | {s['p50_ms']} | {s['p95_ms']} | {s['p99_ms']} | {s['p95_over_floor']} | {row['first_call_ms'][tool]} |")
+            out.append(f"| {row['events']:,} | {tool} | {s['p50_ms']} | {s['p95_ms']} | {s['p99_ms']} | {s['p50_over_echo']} | "
+                       f"{s['p95_over_echo']} | {s['p95_over_floor']} | {row['first_call_ms'][tool]} |")
         s = row["squash_small_range"]
-        out.append(f"| {row['events']:,} | squash (short range) | {s['p50_ms']} | {s['p95_ms']} | {s['p99_ms']} | | |")
+        out.append(f"| {row['events']:,} | squash (short range) | {s['p50_ms']} | {s['p95_ms']} | {s['p99_ms']} | "
+                   f"{_ratio(s['p50_ms'], e['p50_ms'])} | {_ratio(s['p95_ms'], e['p95_ms'])} | | |")
+    out += tokens_table(report)
     out.append("\n## Log, vectors, storage\n")
     ing, emb, sto = report["ingestion"], report["embedding"], report["storage"]
     out.append(f"- ingestion into the log: **{ing['events_per_s']:,} events/s** ({ing['batch']:,} drafts per append; "
@@ -571,7 +730,8 @@ def render_markdown(report: dict[str, Any]) -> str:
                + f"; bench process while ingesting: {ing['bench_peak_rss_mb']} MB")
     cold = report["cold_start"]
     out.append(f"- cold start ({cold['events']:,}-event session, median of {cold['runs']}): "
-               f"initialize {cold['initialize_s']} s, first memory_search {cold['first_memory_search_s']} s")
+               f"initialize {cold['initialize_s']} s, first tool call (context_status) {cold['first_call_s']} s, "
+               f"then first memory_search {cold['first_memory_search_s']} s; the echo server's first call {cold['echo_first_call_s']} s")
     sur = report["surface"]
     out.append(f"- always-visible surface: {sur['total_tokens']:,} tokens "
                f"({sur['instructions_tokens']} instructions + {sur['tools_list_tokens']} tools/list, {sur['encoding']})")
@@ -581,6 +741,21 @@ def render_markdown(report: dict[str, Any]) -> str:
     out.append(f"\nAnchored summary update over the newest {su['range_events']} events of a {su['history_events']:,}-event history: "
                f"incremental {su['incremental_ms']} ms vs regenerating from the whole history {su['full_regeneration_ms']} ms ({su['speedup']}×).")
     return "\n".join(out) + "\n"
+
+
+def tokens_table(report: dict[str, Any]) -> list[str]:
+    b = report["config"]["budgets"]
+    out = [f"\n## Tokens per result (o200k)\n\nbody = the result as the model reads it, guides aside (max and median over the "
+           f"run's calls; a tag run adds tags, a record run adds records); structured = its structured content (max); "
+           f"guides = skill guides paged after the result (calls that carried one, largest). Listing budgets: "
+           f"artifact_index {b['artifact_max_tokens']:,}, load_skill catalog {b['catalog_max_tokens']:,}. "
+           f"Seeded sessions carry one tag per {TAG_EVERY} events.\n",
+           "| events | tool | body max | body p50 | structured max | guides (calls, max) |\n| ---: | --- | ---: | ---: | ---: | ---: |"]
+    for row in report["latency"]:
+        for label, t in row["tokens"].items():
+            guides = f"{t['guided_calls']}, {t['guide_max']:,}" if t["guided_calls"] else "—"
+            out.append(f"| {row['events']:,} | {label} | {t['body_max']:,} | {t['body_p50']:,} | {t['structured_max']:,} | {guides} |")
+    return out
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

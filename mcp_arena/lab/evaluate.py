@@ -343,13 +343,12 @@ def answer(arena: Arena, session: str, probes: list[Probe], replayed: Replay, to
 
 
 def _trail_sets(arena: Arena, session: str) -> dict[str, list[str]]:
-    reply = arena.artifact_index()
-    data = reply.structured or {}
-    return {
-        "created": sorted(e["path"] for e in data.get("created", [])),
-        "modified": sorted(e["path"] for e in data.get("modified", [])),
-        "read": sorted(e["path"] for e in data.get("read_only", [])),
-    }
+    """One artifact_index(action=...) per question, as an agent asks it (a listing is bounded by a token budget)."""
+    sets = {}
+    for action, group in (("created", "created"), ("modified", "modified"), ("read", "read_only")):
+        data = arena.artifact_index(action=action).structured or {}
+        sets[action] = sorted(e["path"] for e in data.get(group, []))
+    return sets
 
 
 def _answer_artifact(probe: Probe, summary: str, trail: dict[str, list[str]]) -> None:

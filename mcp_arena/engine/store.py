@@ -226,6 +226,9 @@ class Store:
             raise StoreError(f"cannot open the arena store at {uri}: {exc}; set MCP_ARENA_HOME or --home") from exc
         self._thread_locks: dict[str, threading.Lock] = {}
         self._thread_locks_guard = threading.Lock()
+        # One appender per table in this process: LanceDB commits concurrent appends optimistically, and 50
+        # threads appending to one table failed with "Too many concurrent writers" after 30 s of retries.
+        self._write_locks = {name: threading.Lock() for name in SCHEMAS}
         self._since_optimize = {name: [0, 0] for name in MAINTAINED_WITH}  # rows, commits
         self._since_optimize_guard = threading.Lock()  # appends of several sessions and the search's worker count
         self._maintenance: threading.Thread | None = None
@@ -275,7 +278,9 @@ class Store:
         """Append events (seqs already assigned under the session lock); the version committed."""
         if not events:
             return None
-        version = self.tables["events"].add([_event_row(event) for event in events]).version
+        rows = [_event_row(event) for event in events]
+        with self._write_locks["events"]:
+            version = self.tables["events"].add(rows).version
         self._count_appends("events", len(events))
         return version
 
@@ -313,7 +318,8 @@ class Store:
 
     def add(self, table: str, rows: Sequence[dict[str, Any]]) -> None:
         if rows:
-            self.tables[table].add(list(rows))
+            with self._write_locks[table]:
+                self.tables[table].add(list(rows))
 
     def rows(self, table: str, session: str, order_by: str = "seq") -> list[dict[str, Any]]:
         arrow = self.tables[table].search().where(of_session(session)).limit(None).to_arrow()

@@ -5,6 +5,7 @@ One environment variable moves all state: MCP_ARENA_HOME (or --home).
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -15,6 +16,11 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 def default_home() -> Path:
     return Path(platformdirs.user_data_dir("mcp-arena", appauthor=False))
+
+
+def default_concurrency() -> int:
+    """Two tool calls per core run at once (at least 2, at most 16): more only thrash (see `Arena`)."""
+    return max(2, min(16, 2 * (os.cpu_count() or 1)))
 
 
 class Settings(BaseSettings):
@@ -70,6 +76,7 @@ class Settings(BaseSettings):
     trim_page_tokens: int = Field(4_000, ge=200, le=50_000, description="size of one page of a trimmed result paged back")
 
     # HTTP: who may call, and how much one request may carry (`mcp_arena/auth.py`; stdio ignores these).
+    max_concurrent_calls: int = Field(default_factory=default_concurrency, ge=1, le=256, description="tool calls run at once; more wait")
     max_request_bytes: int = Field(4 * 1024 * 1024, ge=64 * 1024, le=256 * 1024 * 1024, description="largest HTTP request body (413 above)")
     auth_token: SecretStr = Field(SecretStr(""), description="one bearer token; its holder is the owner (sees the unscoped sessions)")
     auth_tokens: str = Field("", description="a JSON file {token: principal}: each principal sees only its own sessions")

@@ -85,6 +85,9 @@ class Arena:
         self._known_sessions: set[str] = set()  # sessions are never deleted: once seen, always there
         # Tag and squash rows of a call, written after its events (see `_write_records`), per session.
         self._unwritten: dict[str, list[tuple[str, dict[str, Any]]]] = {}
+        # Tool calls run at once; the rest wait their turn. 50 at once on 2 cores took 167 ms of CPU a call
+        # (threads and LanceDB's readers thrashing) against 50 ms with 4 (benchmarks/load_http.py).
+        self._admitted = threading.BoundedSemaphore(settings.max_concurrent_calls)
         self._budgets = shape.Budgets(
             command=settings.trim_command_tokens,
             log=settings.trim_log_tokens,
@@ -385,7 +388,7 @@ class Arena:
         A session the call names that does not exist yet is started, and the result says so.
         A store that cannot be written (a full disk, a read-only home) answers an error saying so."""
         try:
-            with self._writes():
+            with self._admitted, self._writes():
                 session_id, started = self._session_for_call(session, connection, principal)
                 notice = self.new_session_notice(session_id, principal) if started else ""
                 over = limits.problem(tool, arguments, self.settings.max_summary_tokens)

@@ -51,31 +51,32 @@ def glob_to_regex(path_glob: str) -> re.Pattern[str]:
     pattern = validate_glob(path_glob)
     if "/" not in pattern:
         pattern = "**/" + pattern
-    parts, i = [], 0
+    regex = {"**/": "(?:.*/)?", "**": ".*", "*": "[^/]*", "?": "[^/]"}
+    parts = [regex[text] if kind == "wild" else text if kind == "class" else re.escape(text) for kind, text in _pieces(pattern)]
+    return _compile("".join(parts) + r"\Z")
+
+
+def _pieces(pattern: str) -> list[tuple[str, str]]:
+    """A pattern's constructs in order, the one reading both translations share: ("wild", "**/" | "**" |
+    "*" | "?"), ("class", a `re` class such as "[^ab]"), ("lit", one character)."""
+    pieces: list[tuple[str, str]] = []
+    i = 0
     while i < len(pattern):
-        if pattern.startswith("**/", i):
-            parts.append("(?:.*/)?")
-            i += 3
-        elif pattern.startswith("**", i):
-            parts.append(".*")
-            i += 2
-        elif pattern[i] == "*":
-            parts.append("[^/]*")
-            i += 1
-        elif pattern[i] == "?":
-            parts.append("[^/]")
-            i += 1
+        wild = next((w for w in ("**/", "**", "*", "?") if pattern.startswith(w, i)), None)
+        if wild is not None:
+            pieces.append(("wild", wild))
+            i += len(wild)
         elif pattern[i] == "[":
             end = pattern.index("]", i + 1)
             body = _class_body(pattern[i + 1 : end])
             negated = body.startswith("!")
             body = body[1:] if negated else body
-            parts.append("[" + ("^" if negated else "") + ("\\" + body if body.startswith("^") else body) + "]")
+            pieces.append(("class", "[" + ("^" if negated else "") + ("\\" + body if body.startswith("^") else body) + "]"))
             i = end + 1
         else:
-            parts.append(re.escape(pattern[i]))
+            pieces.append(("lit", pattern[i]))
             i += 1
-    return _compile("".join(parts) + r"\Z")
+    return pieces
 
 
 def _class_body(body: str) -> str:
@@ -158,29 +159,11 @@ class Glob:
 
 def _tokens(pattern: str) -> list[tuple[int, str | re.Pattern[str]]]:
     """The states of `pattern`, mirroring `glob_to_regex`'s translation one construct at a time."""
+    wild = {"**/": [(DSL_ENTRY, ""), (DSL_LOOP, ""), (LIT, "/")], "**": [(DSTAR, "")], "*": [(STAR, "")], "?": [(ONE, "")]}
     tokens: list[tuple[int, str | re.Pattern[str]]] = []
-    i = 0
-    while i < len(pattern):
-        if pattern.startswith("**/", i):  # (?:.*/)? : entry, the loop, the '/'
-            tokens += [(DSL_ENTRY, ""), (DSL_LOOP, ""), (LIT, "/")]
-            i += 3
-        elif pattern.startswith("**", i):
-            tokens.append((DSTAR, ""))
-            i += 2
-        elif pattern[i] == "*":
-            tokens.append((STAR, ""))
-            i += 1
-        elif pattern[i] == "?":
-            tokens.append((ONE, ""))
-            i += 1
-        elif pattern[i] == "[":
-            end = pattern.index("]", i + 1)
-            body = _class_body(pattern[i + 1 : end])
-            negated = body.startswith("!")
-            body = body[1:] if negated else body
-            tokens.append((CLASS, _compile("[" + ("^" if negated else "") + ("\\" + body if body.startswith("^") else body) + "]")))
-            i = end + 1
+    for kind, text in _pieces(pattern):
+        if kind == "wild":  # `**/` is (?:.*/)? : its entry, its loop, the '/'
+            tokens += wild[text]
         else:
-            tokens.append((LIT, pattern[i]))
-            i += 1
+            tokens.append((CLASS, _compile(text)) if kind == "class" else (LIT, text))
     return tokens

@@ -53,6 +53,7 @@ class Settings(BaseSettings):
     search_max_tokens: int = Field(1_500, ge=100, description="token budget of one memory_search result")
     optimize_every: int = Field(1_000, ge=10, description="appended rows between LanceDB compactions")
     keep_versions_seconds: float = Field(3_600.0, ge=0, description="LanceDB versions older than this are cleaned")
+    journal_fsync: bool = Field(False, description="fsync the journal on every call (survives power loss, not only a killed process)")
 
     artifact_max_entries: int = Field(25, ge=1, le=1_000, description="files listed per artifact_index group")
     artifact_max_tokens: int = Field(1_000, ge=200, le=20_000, description="token budget of an artifact_index listing")

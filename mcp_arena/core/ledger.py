@@ -81,7 +81,6 @@ class LoggedCall:
 class Ledger:
     session: str
     last_seq: int = -1
-    seen_version: int = -1  # the events table version this ledger is known to be current at
     cumulative: array[int] = field(default_factory=lambda: array("q", [0]))  # cumulative[i] = tokens of seq < i
     step_seqs: list[int] = field(default_factory=list)  # seqs of tool_call events, ascending
     kind_codes: bytearray = field(default_factory=bytearray)  # kind_codes[seq]: index into events.KINDS

@@ -42,7 +42,7 @@ from mcp_arena.engine import memory_search as searching
 from mcp_arena.engine import pages, trail
 from mcp_arena.engine.recall import SearchRuntime
 from mcp_arena.engine.skills import SkillsRuntime
-from mcp_arena.engine.store import Store, event_from_row
+from mcp_arena.engine.store import Store, event_from_row, event_row
 from mcp_arena.engine.transcript import TranscriptRuntime, join_hooked
 from mcp_arena.errors import ArenaError, DuplicateTag, InvalidArgument, StoreError, UnknownSession, UnknownSkill
 
@@ -75,6 +75,8 @@ class Arena:
             settings.home / "locks",
             optimize_every=settings.optimize_every,
             keep_versions_seconds=settings.keep_versions_seconds,
+            journal_dir=settings.home / "journal",
+            journal_fsync=settings.journal_fsync,
         )
         self._counter: TokenCounter | None = None
         self._counter_ready = threading.Event()
@@ -100,9 +102,12 @@ class Arena:
         )
         # Lines on proxied servers that are down or changed their tools, for context_status (set by the proxy).
         self.upstream_notes: Callable[[], list[str]] = list
+        # The names the host sees for proxied tools (set by the proxy): the transcript feed leaves their calls out.
+        self.relayed_tools: Callable[[], frozenset[str]] = frozenset
         self.skills = SkillsRuntime(settings, self.count_tokens)
         self.search = SearchRuntime(settings, self.store, self.count_tokens)
         self.store.on_events_indexed = self.search.notify_indexed
+        self.store.on_events_committed = self._events_committed
         self.trail = trail.Trail(self.store, settings, self.count_tokens)
         threading.Thread(target=self.store.maintain_if_fragmented, name="arena-fragments", daemon=True).start()
         self.transcript = TranscriptRuntime(self, settings, os.getcwd()) if settings.transcript else None
@@ -130,8 +135,8 @@ class Arena:
             self.store.maintain_in_background()
 
     def close(self) -> None:
+        self.store.close()
         self.search.close()
-        self.store.wait_for_maintenance()
 
     # -- sessions --------------------------------------------------------------------------------
 
@@ -208,22 +213,19 @@ class Arena:
     def _sync(self, ledger: Ledger) -> None:
         """Fold what other writers appended since this ledger was current.
 
-        A session's events are only written under its lock, which we hold: if the
-        events table has not moved since our own last commit, nothing is new.
+        A session is only written under its lock, which we hold, and every hold that
+        wrote leaves its stamp: when the stamp is still ours, nothing is new.
         """
-        version = self.store.events_version()
-        if version == ledger.seen_version:
-            return
         first_load = ledger.last_seq < 0
+        if not first_load and not self.store.written_elsewhere(ledger.session):
+            return
         rows = self.store.events(ledger.session, seq_min=ledger.last_seq + 1, columns=LEDGER_COLUMNS)
-        if rows or first_load:
-            for row in rows:
-                self._fold(ledger, event_from_row({**row, "text": ""}))
-            self._load_records(ledger)
-            self.trail.forget(ledger.session)
-            if rows and not first_load:
-                self.search.notify_appended_elsewhere(ledger.session, len(rows))
-        ledger.seen_version = version
+        for row in rows:
+            self._fold(ledger, event_from_row({**row, "text": ""}))
+        self._load_records(ledger)
+        self.trail.forget(ledger.session)
+        if rows and not first_load:
+            self.search.notify_appended_elsewhere(ledger.session, len(rows))
 
     def _load_records(self, ledger: Ledger) -> None:
         tags = [Tag(r["name"], r["seq"], r["note"], r["origin"]) for r in self.store.rows("tags", ledger.session)]
@@ -250,10 +252,18 @@ class Arena:
         )
 
     def _commit(self, ledger: Ledger, events: Sequence[Event]) -> None:
-        version = self.store.append(events)
-        ledger.seen_version = self.store.events_version()  # safe: we hold the session's lock
-        self._write_records(ledger.session)
-        self.search.notify_appended(ledger.session, events, version)
+        """One write: the events, then the tag and squash rows of the call (durable on return)."""
+        unwritten = self._unwritten.pop(ledger.session, [])
+        rows = [("events", event_row(event)) for event in events]
+        self.store.write(rows + [row for row in unwritten if row[0] == "squashes"] + [row for row in unwritten if row[0] == "tags"])
+
+    def _events_committed(self, rows: list[dict[str, Any]], version: int) -> None:
+        """The store's committer added these events at `version`: the search holds their text until indexed."""
+        by_session: dict[str, list[Event]] = {}
+        for row in rows:
+            by_session.setdefault(row["session"], []).append(event_from_row(row))
+        for session, events in by_session.items():
+            self.search.notify_appended(session, events, version)
 
     def _write_records(self, session: str) -> None:
         """The tag and squash rows made since the last commit, written after the events they belong to.
@@ -262,8 +272,7 @@ class Arena:
         never sent), never a record whose call is missing: that record's seq would be given to the
         next event, and the tag would point at a call it does not belong to."""
         unwritten = self._unwritten.pop(session, [])
-        for table in ("squashes", "tags"):
-            self.store.add(table, [row for name, row in unwritten if name == table])
+        self.store.write([row for row in unwritten if row[0] == "squashes"] + [row for row in unwritten if row[0] == "tags"])
 
     # -- appending from feeds ----------------------------------------------------------------------
 
@@ -350,7 +359,7 @@ class Arena:
         else:
             max_tokens = self.settings.search_max_tokens
             body = lambda ledger, _seq: searching.answer(  # noqa: E731
-                self.search, ledger, max_tokens, query or "", limit, scope, kinds=kinds, tools=tools, from_seq=from_seq, to_seq=to_seq
+                self._flushed_search(), ledger, max_tokens, query or "", limit, scope, kinds=kinds, tools=tools, from_seq=from_seq, to_seq=to_seq
             )
         return self._call(ToolName.MEMORY_SEARCH, arguments, body, session=session, connection=connection, principal=principal)
 
@@ -369,6 +378,11 @@ class Arena:
         arguments = _given(record=records or None, path=path, action=action, session=session)
         body = lambda ledger, seq: self.trail.index_body(ledger, seq, records, path, action)  # noqa: E731
         return self._call(ToolName.ARTIFACT_INDEX, arguments, body, session=session, connection=connection, principal=principal)
+
+    def _flushed_search(self) -> SearchRuntime:
+        """The search reads LanceDB: what this process journaled is committed first."""
+        self.store.flush()
+        return self.search
 
     # -- one tool call -----------------------------------------------------------------------------
 

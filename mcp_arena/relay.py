@@ -108,6 +108,11 @@ def _error(text: str) -> CallToolResult:
     return CallToolResult(content=[TextContent(type="text", text=text)], is_error=True)
 
 
+def relayed_names(pool: UpstreamPool) -> Callable[[], frozenset[str]]:
+    """The names the host sees for the upstreams' tools (empty until the list is fixed)."""
+    return lambda: frozenset(tool.name for tool in pool.tools) if pool.lookup_ready() else frozenset()
+
+
 def upstream_notes(pool: UpstreamPool) -> Callable[[], list[str]]:
     """context_status's lines on upstreams: those down, restarting, or whose tool list changed."""
     return lambda: [status.line() for status in pool.status() if status.state != "up" or status.tools_changed]

@@ -68,11 +68,18 @@ class FileRecord(BaseModel):
 class ArenaStarter:
     """Builds the arena off the event loop at start, so `initialize` is answered before LanceDB is loaded."""
 
-    def __init__(self, settings: Settings, arena: Arena | None = None, upstream_notes: Callable[[], list[str]] | None = None):
+    def __init__(
+        self,
+        settings: Settings,
+        arena: Arena | None = None,
+        upstream_notes: Callable[[], list[str]] | None = None,
+        relayed: Callable[[], frozenset[str]] | None = None,
+    ):
         self._arena = arena
         self._error: BaseException | None = None
         self._ready = threading.Event()
         self._upstream_notes = upstream_notes
+        self._relayed = relayed
         if arena is None:
             threading.Thread(target=self._build, args=(settings,), name="arena-start", daemon=True).start()
         else:
@@ -95,6 +102,8 @@ class ArenaStarter:
     def _give_notes(self, arena: Arena) -> None:
         if self._upstream_notes is not None:
             arena.upstream_notes = self._upstream_notes
+        if self._relayed is not None:
+            arena.relayed_tools = self._relayed
 
     def get(self) -> Arena:
         """The arena, waiting for its start; raises if it could not start."""
@@ -278,11 +287,11 @@ def build_server(settings: Settings | None = None, arena: Arena | None = None) -
     @asynccontextmanager
     async def lifespan(_server: MCPServer[ServerState]) -> AsyncIterator[ServerState]:
         async with contextlib.AsyncExitStack() as stack:
-            notes = None
+            notes = relayed = None
             if pool is not None:
                 await stack.enter_async_context(pool)
-                notes = relay.upstream_notes(pool)
-            starter = ArenaStarter(settings, arena, notes)
+                notes, relayed = relay.upstream_notes(pool), relay.relayed_names(pool)
+            starter = ArenaStarter(settings, arena, notes, relayed)
             # the PostToolUse hook's fast path: only a server that owns its arena takes hook calls
             listener = HookListener(settings.home, starter.get).start() if arena is None else None
             try:

@@ -217,3 +217,20 @@ def test_a_failed_append_loses_no_line(follow, monkeypatch):
         assert arena.transcript.sync() == 0
     result = status(arena)
     assert len(transcript_events(arena, result["session"])) == len(list(claude_code.read_transcript(sample)))
+
+
+def test_the_follower_leaves_out_calls_of_tools_this_arena_relays():
+    """Behind the proxy the arena logged a relayed call itself; the host's transcript copy must not count twice."""
+    from mcp_arena.core.events import EventDraft
+    from mcp_arena.engine.transcript import is_own_call
+
+    def call(tool: str) -> EventDraft:
+        return EventDraft(kind="tool_call", tool=tool, text="{}")
+
+    relayed = frozenset({"read_file", "fs__search"})
+    assert is_own_call(call("mcp__arena__tag"))  # one of the six, whatever the server's name
+    assert is_own_call(call("mcp__arena__read_file"), relayed)
+    assert is_own_call(call("mcp__arena__fs__search"), relayed)  # an exported name holding the separator
+    assert not is_own_call(call("mcp__arena__read_file"))  # no proxy: a tool of another server
+    assert not is_own_call(call("read_file"), relayed)  # a host's built-in tool of that name
+    assert not is_own_call(EventDraft(kind="note", tool="mcp__arena__read_file", text=""), relayed)

@@ -118,17 +118,20 @@ def untrimmed_note(copy: EventDraft, logged: LoggedCall, host_tokens: int) -> Ev
     )
 
 
-def is_own_call(draft: EventDraft) -> bool:
-    """A host's `mcp__<server>__<tool>` call or result of one of the arena's own tools."""
+def is_own_call(draft: EventDraft, relayed: frozenset[str] = frozenset()) -> bool:
+    """A host's `mcp__<server>__<tool>` call or result of a tool this arena serves: its own six, or
+    one it relays from an upstream (`relayed`: the names the host sees; the proxy logged those calls)."""
     if draft.kind not in ("tool_call", "tool_result") or not draft.tool.startswith("mcp__"):
         return False
-    return draft.tool.rsplit("__", 1)[-1] in OWN_TOOLS
+    parts = draft.tool.split("__", 2)
+    return draft.tool.rsplit("__", 1)[-1] in OWN_TOOLS or (len(parts) == 3 and parts[2] in relayed)
 
 
 class SessionLog(Protocol):
     """What the follower needs of the engine: start a session, append to it, and the store for its position."""
 
     store: Store
+    relayed_tools: Callable[[], frozenset[str]]
 
     def ensure_session(self, session: str, origin: str = ..., label: str = ...) -> bool: ...
 
@@ -221,7 +224,8 @@ class TranscriptRuntime:
     def _read_and_append(self, session: str, path: Path, feed: ClaudeCodeFeed) -> int:
         feed = self._adopt_newer_state(session, path, feed)
         before = feed.tail.offset
-        drafts = self._sampler.apply(draft for draft in feed.poll() if not is_own_call(draft))
+        relayed = self.arena.relayed_tools()
+        drafts = self._sampler.apply(draft for draft in feed.poll() if not is_own_call(draft, relayed))
         if feed.tail.offset == before and not drafts:
             return 0
         events = self.arena.append(session, drafts, cwd=self.cwd)

@@ -117,6 +117,10 @@ class UpstreamPool:
             raise RuntimeError("the exported tool list is fixed by wait_ready(); await it first")
         return tuple(self._exported.values())
 
+    def lookup_ready(self) -> bool:
+        """Whether the exported tool list is fixed (see `wait_ready`)."""
+        return self._exported is not None
+
     def lookup(self, name: str) -> ExportedTool | None:
         """The exported tool of that name, or None (not a proxied tool, or the list is not fixed yet)."""
         return (self._exported or {}).get(name)

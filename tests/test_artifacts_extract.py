@@ -259,6 +259,29 @@ def test_fold_is_order_independent_and_recreate_after_delete():
     assert fold(rows)["b"].state == "modified", "existed before the session, replaced"
 
 
+def test_records_of_one_call_fold_in_the_order_they_happened():
+    made_then_removed = [ArtifactRecord("t.py", "created", 7), ArtifactRecord("t.py", "deleted", 7)]
+    assert fold(made_then_removed)["t.py"].state == "deleted"
+    assert fold(made_then_removed[::-1])["t.py"].state == "modified"  # removed, then written anew
+
+
+def test_the_trail_keeps_a_calls_record_order_through_the_store(tmp_path):
+    from mcp_arena.config import Settings
+    from mcp_arena.engine.arena import Arena
+
+    settings = Settings(home=tmp_path / "home", semantic=False)
+    record = [{"path": "t.py", "action": "created"}, {"path": "t.py", "action": "deleted"}, {"path": "a.py", "action": "created"}]
+    for _ in range(2):  # the first process folds what it recorded; the second what it reads back
+        arena = Arena(settings)
+        try:
+            if not arena.has_session("s"):
+                arena.artifact_index(record=record, session="s")
+            listing = arena.artifact_index(session="s").structured
+            assert [f["path"] for f in listing["deleted"]] == ["t.py"] and [f["path"] for f in listing["created"]] == ["a.py"]
+        finally:
+            arena.close()
+
+
 def test_deleting_a_directory_deletes_known_paths_below():
     trail = fold(records(("build/out.o", "created"), ("build/lib/x.a", "read"), ("build", "deleted"), ("buildx/y", "read")))
     assert trail["build/out.o"].state == "deleted"

@@ -59,8 +59,8 @@ class FileStatus:
 
 
 def fold(records: Iterable[ArtifactRecord]) -> dict[str, FileStatus]:
-    """One FileStatus per path, from records in any order (folded by seq; the
-    result is sorted by path). Deleting a path also deletes every known path
+    """One FileStatus per path, from records in any seq order (folded by seq; the records of
+    one seq in the order given, which is the order they happened; the result is sorted by path). Deleting a path also deletes every known path
     under it (`rm -rf build` removes `build/out.o`), noted as such."""
     folded = Folded()
     folded.extend(records)
@@ -80,7 +80,7 @@ class Folded:
         self._by_path: dict[str, list[ArtifactRecord]] = {}
 
     def extend(self, records: Iterable[ArtifactRecord]) -> bool:
-        newer = sorted(records, key=lambda r: (r.seq, r.path))
+        newer = sorted(records, key=lambda r: r.seq)  # stable: a call's records keep their order
         if newer and newer[0].seq <= self.last_seq:
             return False
         touched = set()

@@ -100,7 +100,9 @@ class Trail:
 
     def records(self, session: str, seq_min: int | None = None, seq_max: int | None = None) -> list[artifacts.ArtifactRecord]:
         if session not in self._cache:
-            self._cache[session] = [_record(row) for row in self.store.rows("artifacts", session)]
+            # in the order they were recorded: a call that created and then deleted a file leaves it deleted
+            rows = sorted(self.store.rows("artifacts", session, order_by=""), key=lambda row: (row["seq"], row["ts"]))
+            self._cache[session] = [_record(row) for row in rows]
         return [
             r
             for r in self._cache[session]

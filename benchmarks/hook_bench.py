@@ -1,27 +1,29 @@
-"""Replay Claude Code transcripts through the PostToolUse hook, as the host runs it: one process per tool call.
+"""Replay Claude Code transcripts through the PostToolUse hooks, as the host runs them: one process per tool call.
 
-For every successful tool call of the corpus's Claude Code transcripts
+For every tool call of the corpus's Claude Code transcripts
 (tests/fixtures/corpus/claude-code; `--corpus all` adds the SWE-agent and
 OpenHands tool results, sent as the string responses of their own tool names)
-the hook command gets the PostToolUse payload Claude Code would send (the
-`tool_response` is the transcript's `toolUseResult`) on stdin, and the
-benchmark records:
+the hook command gets the payload Claude Code would send on stdin: PostToolUse
+for a call that succeeded (the `tool_response` is the transcript's
+`toolUseResult`), PostToolUseFailure for one that failed (`error` is the text
+the transcript shows). The benchmark records:
 
 - hook time per call, wall clock including process start, p50/p95/max: with a
   real `mcp-arena serve` (stdio subprocess, same MCP_ARENA_HOME) listening, and
-  without a server (the hook works in its own process);
+  without a server (the hook works in its own process), with the load average;
 - every run's exit code (a hook must always exit 0) and that stdout is empty or
-  one hookSpecificOutput object;
+  one hookSpecificOutput object of the payload's event;
 - tool-output tokens the host would receive without the hook and with it
-  (o200k), the share kept out, and the guide tokens added as additionalContext;
+  (o200k), the guide tokens the hook adds (additionalContext), and the NET
+  share kept out of the context: (original − shown − guides) / original;
 - recall: facts from the trimmed-out regions (error lines, numbers, paths),
   queried with `memory_search` through the real client, top 5: the share whose
-  text is in a hit's snippet, and the share whose event is among the hits;
+  trimmed event is among the hits, and the share whose text is in a hit's snippet;
 - what the defaults would need to be: the share kept out with every budget
   scaled, computed with the shaper's own rules in process.
 
     .venv/bin/python benchmarks/hook_bench.py [--rounds 5] [--corpus claude-code|all] [--no-fallback]
-        [--command "mcp-arena-hook post-tool-use"]
+        [--command "<venv>/bin/mcp-arena-hook post-tool-use"]
 
 Each round replays every call under fresh session ids (a new session, as a
 new host window would start one), so guides are paged as in a new session.
@@ -39,7 +41,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -52,10 +54,12 @@ from mcp_arena.feeds.formats import read_sessions
 from mcp_arena.hook import wire
 
 CORPUS = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "corpus"
-DEFAULT_COMMAND = [sys.executable, "-m", "mcp_arena.cli.hook_client", "post-tool-use"]
+# What `mcp-arena setup claude-code` registers: this Python, -I -S, the client's script (cli/hook_run.py).
+DEFAULT_COMMAND = [sys.executable, "-I", "-S", str(Path(__file__).resolve().parents[1] / "mcp_arena" / "cli" / "hook_run.py"), "post-tool-use"]
 MARKER = re.compile(r"\[… mcp-arena: omitted .*?Page back verbatim: memory_search\([^)]*\)\]")
 SCALES = (1.0, 0.75, 0.5, 0.35, 0.25, 0.15)
 FACTS_PER_RESULT = 6
+Count = Callable[[str], int]
 _ERROR = re.compile(r"error|fail|exception|traceback|refused|denied|not found|warning", re.I)
 _PATH = re.compile(r"(?:[\w.-]+/)+[\w.-]+\.\w+|/(?:[\w.-]+/)+[\w.-]+")
 _VALUE = re.compile(r"\b\d[\d.,:]{2,}\d\b|\b[0-9a-f]{7,}\b")
@@ -65,6 +69,7 @@ _VALUE = re.compile(r"\b\d[\d.,:]{2,}\d\b|\b[0-9a-f]{7,}\b")
 
 
 def claude_code_payloads(corpus: Path) -> Iterator[dict[str, Any]]:
+    """Every tool call of the Claude Code transcripts, in order: PostToolUse, or PostToolUseFailure for a failed one."""
     for path in sorted((corpus / "claude-code").glob("*.jsonl")):
         uses: dict[str, dict[str, Any]] = {}
         for line in path.read_text().splitlines():
@@ -73,12 +78,23 @@ def claude_code_payloads(corpus: Path) -> Iterator[dict[str, Any]]:
             for block in blocks if isinstance(blocks, list) else []:
                 if block.get("type") == "tool_use":
                     uses[block["id"]] = block
-                elif block.get("type") == "tool_result" and not block.get("is_error") and block["tool_use_id"] in uses:
+                elif block.get("type") == "tool_result" and block["tool_use_id"] in uses:
                     use = uses[block["tool_use_id"]]
+                    cwd = record.get("cwd") or "/"
+                    if block.get("is_error"):
+                        yield failure_payload(record["sessionId"], use["name"], use["input"], _block_text(block), use["id"], cwd)
+                        continue
                     response = record.get("toolUseResult")
                     if not isinstance(response, dict | list):
                         response = block.get("content")
-                    yield payload(record["sessionId"], use["name"], use["input"], response, use["id"], record.get("cwd") or "/")
+                    yield payload(record["sessionId"], use["name"], use["input"], response, use["id"], cwd)
+
+
+def _block_text(block: dict[str, Any]) -> str:
+    content = block.get("content")
+    if isinstance(content, list):
+        return "\n".join(part.get("text", "") for part in content if isinstance(part, dict))
+    return content if isinstance(content, str) else ""
 
 
 def other_agent_payloads(corpus: Path) -> Iterator[dict[str, Any]]:
@@ -119,6 +135,22 @@ def payload(session: str, tool: str, tool_input: Any, response: Any, tool_use_id
     }
 
 
+def failure_payload(session: str, tool: str, tool_input: Any, error: str, tool_use_id: str, cwd: str) -> dict[str, Any]:
+    fields = {key: value for key, value in payload(session, tool, tool_input, None, tool_use_id, cwd).items() if key != "tool_response"}
+    return {**fields, "hook_event_name": "PostToolUseFailure", "error": error, "is_interrupt": False}
+
+
+def is_failure(call: dict[str, Any]) -> bool:
+    return bool(call["hook_event_name"] == "PostToolUseFailure")
+
+
+def original_text(call: dict[str, Any]) -> str:
+    """What the host shows the model without the hook: the response's text, or the failure's error."""
+    from mcp_arena.hook.adapter import view_of
+
+    return str(call["error"]) if is_failure(call) else view_of(call["tool_response"]).text
+
+
 def for_round(call: dict[str, Any], round_no: int) -> dict[str, Any]:
     safe = re.sub(r"[^A-Za-z0-9._:@-]", "-", call["session_id"])[:100]
     return {**call, "session_id": f"r{round_no}-{safe}", "tool_use_id": f"r{round_no}-{call['tool_use_id']}"}
@@ -138,6 +170,8 @@ class Replay:
     guide_tokens: int = 0
     replaced: int = 0
     calls: int = 0
+    failures: int = 0
+    guides: int = 0  # hook outputs that carried additionalContext
     trimmed: list[tuple[dict[str, Any], str, str]] = field(default_factory=list)  # (payload, original, shown)
     bare_seconds: list[float] = field(default_factory=list)  # `python -c pass` beside each run: the machine's floor
     problems: list[str] = field(default_factory=list)
@@ -151,13 +185,14 @@ def run_one(command: list[str], call: dict[str, Any], home: Path) -> tuple[float
     return time.perf_counter() - started, done
 
 
-def account(replay: Replay, call: dict[str, Any], seconds: float, done: subprocess.CompletedProcess[bytes], count) -> None:
+def account(replay: Replay, call: dict[str, Any], seconds: float, done: subprocess.CompletedProcess[bytes], count: Count) -> None:
     from mcp_arena.hook.adapter import view_of
 
     replay.calls += 1
+    replay.failures += is_failure(call)
     replay.seconds.append(seconds)
     replay.exit_codes[done.returncode] = replay.exit_codes.get(done.returncode, 0) + 1
-    original = view_of(call["tool_response"]).text
+    original = original_text(call)
     original_tokens = count(original)
     replay.without_tokens += original_tokens
     shown_tokens = original_tokens
@@ -168,26 +203,41 @@ def account(replay: Replay, call: dict[str, Any], seconds: float, done: subproce
         return
     try:
         specific = json.loads(done.stdout)["hookSpecificOutput"]
+        if specific["hookEventName"] != call["hook_event_name"]:
+            raise ValueError(specific["hookEventName"])
     except (ValueError, KeyError, TypeError):
         replay.bad_stdout += 1
         replay.with_tokens += shown_tokens
         return
-    if "updatedToolOutput" in specific:
+    if "updatedToolOutput" in specific and not is_failure(call):
         shown = view_of(specific["updatedToolOutput"]).text
         shown_tokens = count(shown)
         replay.replaced += 1
         replay.trimmed.append((call, original, shown))
     replay.with_tokens += shown_tokens
     replay.guide_tokens += count(specific.get("additionalContext", ""))
+    replay.guides += "additionalContext" in specific
 
 
-def replay_calls(label: str, command: list[str], calls: list[dict[str, Any]], home: Path, rounds: int, count, floor: bool = False) -> Replay:
+COMPARE_ROUNDS = 500  # the compared command's calls run in sessions of their own: round numbers from here
+
+
+def replay_calls(
+    label: str, command: list[str], calls: list[dict[str, Any]], home: Path, rounds: int, count: Count, floor: bool = False,
+    compare: Replay | None = None, compare_command: list[str] | None = None,
+) -> Replay:
+    """Every call through `command`, `rounds` times; with `compare_command`, the same call right after through it
+    (in a session of its own, so the server does the same work for both), timed into `compare`."""
     replay = Replay(label)
     for round_no in range(rounds):
         for call in calls:
             numbered = for_round(call, round_no)
             seconds, done = run_one(command, numbered, home)
             account(replay, numbered, seconds, done, count)
+            if compare is not None and compare_command:
+                other = for_round(call, COMPARE_ROUNDS + round_no)
+                other_seconds, other_done = run_one(compare_command, other, home)
+                account(compare, other, other_seconds, other_done, count)
             if floor:
                 started = time.perf_counter()
                 subprocess.run([sys.executable, "-c", "pass"], check=True)
@@ -198,7 +248,7 @@ def replay_calls(label: str, command: list[str], calls: list[dict[str, Any]], ho
 # -- with a server ---------------------------------------------------------------------------------
 
 
-def server_params(home: Path):
+def server_params(home: Path) -> Any:
     from mcp import StdioServerParameters
 
     env = {**os.environ, "MCP_ARENA_HOME": str(home), "MCP_ARENA_SEMANTIC": "false", "MCP_ARENA_TRANSCRIPT": ""}
@@ -216,7 +266,10 @@ def listening(home: Path) -> bool:
         probe.close()
 
 
-async def with_server(command: list[str], calls: list[dict[str, Any]], home: Path, rounds: int, count) -> tuple[Replay, dict[str, Any]]:
+async def with_server(
+    command: list[str], calls: list[dict[str, Any]], home: Path, rounds: int, count: Count,
+    compare: Replay | None = None, compare_command: list[str] | None = None,
+) -> tuple[Replay, dict[str, Any]]:
     from mcp import Client
 
     async with Client(server_params(home)) as client:
@@ -225,7 +278,9 @@ async def with_server(command: list[str], calls: list[dict[str, Any]], home: Pat
                 await anyio.sleep(0.05)
         warm = for_round(calls[0], 999)  # the server opens LanceDB on its first call: not what a session's calls see
         await anyio.to_thread.run_sync(lambda: run_one(command, warm, home))
-        replay = await anyio.to_thread.run_sync(lambda: replay_calls("server listening", command, calls, home, rounds, count, floor=True))
+        replay = await anyio.to_thread.run_sync(
+            lambda: replay_calls("server listening", command, calls, home, rounds, count, floor=True, compare=compare, compare_command=compare_command)
+        )
         recall = await measure_recall(client, replay.trimmed)
     return replay, recall
 
@@ -256,7 +311,7 @@ def facts_of(text: str, limit: int = FACTS_PER_RESULT) -> list[str]:
 
 
 async def measure_recall(client: Any, trimmed: list[tuple[dict[str, Any], str, str]]) -> dict[str, Any]:
-    facts = in_snippet = in_hits = 0
+    facts = in_snippet = in_hits = in_own_snippet = 0
     for call, original, shown in trimmed:
         omitted = omitted_part(original, shown)
         seq = _page_seq(shown)
@@ -266,7 +321,8 @@ async def measure_recall(client: Any, trimmed: list[tuple[dict[str, Any], str, s
             hits = (result.structured_content or {}).get("hits", [])
             in_snippet += any(fact in hit["snippet"] for hit in hits)
             in_hits += any(hit["seq"] == seq for hit in hits)
-    return {"facts": facts, "in_snippet": in_snippet, "event_in_top5": in_hits}
+            in_own_snippet += any(hit["seq"] == seq and fact in hit["snippet"] for hit in hits)
+    return {"facts": facts, "in_snippet": in_snippet, "event_in_top5": in_hits, "in_own_snippet": in_own_snippet}
 
 
 def _page_seq(shown: str) -> int | None:
@@ -277,14 +333,14 @@ def _page_seq(shown: str) -> int | None:
 # -- what the defaults would need to be ------------------------------------------------------------
 
 
-def kept_out_by_scale(calls: list[dict[str, Any]], count) -> list[tuple[float, float, float]]:
+def kept_out_by_scale(calls: list[dict[str, Any]], count: Count) -> list[tuple[float, float, float]]:
     """(scale, share of tool-output tokens kept out, share of results cut) with every budget times `scale`."""
     from mcp_arena.hook.adapter import view_of
 
     rows = []
     page_call = {"tool": "memory_search", "arguments": {"page": 1, "seq": 123_456, "session": "r0-" + "x" * 36}}
-    views = [(call, view_of(call["tool_response"])) for call in calls]
-    total = sum(count(view.text) for _call, view in views)
+    views = [(call, view_of(call["tool_response"])) for call in calls if not is_failure(call)]
+    total = sum(count(original_text(call)) for call in calls)
     for scale in SCALES:
         base = shape.DEFAULT_BUDGETS
         budgets = shape.Budgets(**{kind: max(200, int(getattr(base, kind) * scale)) for kind in shape.KINDS})
@@ -293,7 +349,7 @@ def kept_out_by_scale(calls: list[dict[str, Any]], count) -> list[tuple[float, f
             if view.rebuild is None or not view.text:
                 continue
             arguments = call["tool_input"] if isinstance(call["tool_input"], dict) else {}
-            trimmed = shape.shape(view.text, call["tool_name"], arguments, count, page_call, None, budgets)
+            trimmed = shape.shape(view.text, call["tool_name"], arguments, count, page_call, None, budgets, view.numbered_from)
             if trimmed is not None:
                 kept += trimmed.tokens - trimmed.shown_tokens
                 cut += 1
@@ -312,19 +368,31 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[min(len(ordered), rank) - 1]
 
 
+def print_times(replay: Replay) -> None:
+    ms = [s * 1000 for s in replay.seconds]
+    print(f"\n## {replay.label}: {replay.calls} hook runs")
+    print(f"hook time per call (wall, process start included): p50 {percentile(ms, 50):.1f} ms, p95 {percentile(ms, 95):.1f} ms, "
+          f"max {max(ms):.1f} ms; exit codes {replay.exit_codes}; stdout not one hookSpecificOutput object: {replay.bad_stdout}")
+
+
 def print_replay(replay: Replay) -> None:
     ms = [s * 1000 for s in replay.seconds]
     kept = replay.without_tokens - replay.with_tokens
-    share = kept / replay.without_tokens if replay.without_tokens else 0.0
-    print(f"\n## {replay.label}: {replay.calls} hook runs")
-    print(f"hook time per call (wall, process start included): p50 {percentile(ms, 50):.1f} ms, p95 {percentile(ms, 95):.1f} ms, max {max(ms):.1f} ms")
+    net = kept - replay.guide_tokens
+    share = net / replay.without_tokens if replay.without_tokens else 0.0
+    print(f"\n## {replay.label}: {replay.calls} hook runs ({replay.failures} PostToolUseFailure)")
+    print(f"hook time per call (wall, process start included): p50 {percentile(ms, 50):.1f} ms, p95 {percentile(ms, 95):.1f} ms, "
+          f"max {max(ms):.1f} ms; load average now {', '.join(f'{x:.2f}' for x in os.getloadavg())}")
     if replay.bare_seconds:
         bare = [s * 1000 for s in replay.bare_seconds]
         print(f"a bare `python -c pass` beside each run, same machine, same moment: p50 {percentile(bare, 50):.1f} ms, p95 {percentile(bare, 95):.1f} ms")
-    print(f"exit codes: {replay.exit_codes}; stdout not a hookSpecificOutput object: {replay.bad_stdout}")
+    every_zero = set(replay.exit_codes) == {0}
+    print(f"exit codes: {replay.exit_codes} ({'every run exit 0' if every_zero else 'NOT every run exit 0'}); "
+          f"stdout not one hookSpecificOutput object of the payload's event: {replay.bad_stdout}")
     print(f"tool-output tokens to the host: without the hook {replay.without_tokens:,}, with it {replay.with_tokens:,} "
-          f"({replay.replaced} outputs replaced): kept out {kept:,} = {share:.1%}")
-    print(f"guide tokens added (additionalContext): {replay.guide_tokens:,}; net kept out {kept - replay.guide_tokens:,}")
+          f"({replay.replaced} outputs replaced): trims kept out {kept:,}")
+    print(f"guides the hook added (additionalContext, {replay.guides} outputs): {replay.guide_tokens:,} tokens")
+    print(f"NET kept out of the context = (original - shown - guides) / original = {net:,} / {replay.without_tokens:,} = {share:.1%}")
     for problem in replay.problems[:5]:
         print(f"  stderr: {problem}")
 
@@ -335,7 +403,8 @@ def main() -> None:
     parser.add_argument("--corpus", choices=("claude-code", "all"), default="claude-code")
     parser.add_argument("--corpus-dir", type=Path, default=CORPUS)
     parser.add_argument("--no-fallback", action="store_true", help="skip the replay without a server (about 3 s a call)")
-    parser.add_argument("--command", help="the hook command (default: this Python, -m mcp_arena.cli.hook_client post-tool-use)")
+    parser.add_argument("--command", help="the hook command (default: what setup registers, this Python -I -S mcp_arena/cli/hook_run.py post-tool-use)")
+    parser.add_argument("--compare", help="a second hook command, run right after the first on every call (its own sessions), timed apart")
     options = parser.parse_args()
     command = shlex.split(options.command) if options.command else DEFAULT_COMMAND
     calls = list(claude_code_payloads(options.corpus_dir))
@@ -347,18 +416,24 @@ def main() -> None:
     print(f"machine: {os.cpu_count()} cores, load average {', '.join(f'{x:.2f}' for x in os.getloadavg())} at start")
     print(f"command: {shlex.join(command)}")
     with tempfile.TemporaryDirectory(prefix="hook-bench-") as scratch:
-        served, recall = anyio.run(with_server, command, calls, Path(scratch) / "served", options.rounds, count)
+        compare_command = shlex.split(options.compare) if options.compare else None
+        compared = Replay(f"compared command, interleaved call by call: {options.compare}") if compare_command else None
+        served, recall = anyio.run(with_server, command, calls, Path(scratch) / "served", options.rounds, count, compared, compare_command)
         print_replay(served)
+        if compared is not None:
+            print_times(compared)
         facts = recall["facts"]
         if facts:
-            snippet, event = recall["in_snippet"], recall["event_in_top5"]
-            print(f"recall of trimmed facts (memory_search, top 5): {snippet}/{facts} = {snippet / facts:.1%} with the fact in a snippet; "
-                  f"{event}/{facts} = {event / facts:.1%} with the trimmed event among the hits")
+            snippet, event, own = recall["in_snippet"], recall["event_in_top5"], recall["in_own_snippet"]
+            print(f"recall of {facts} facts from trimmed regions (memory_search, limit 5): the trimmed event among the hits "
+                  f"{event}/{facts} = {event / facts:.1%}; the fact's text in a hit's snippet {snippet}/{facts} = {snippet / facts:.1%} "
+                  f"(in the trimmed event's own snippet {own}/{facts} = {own / facts:.1%})")
         else:
             print("recall of trimmed facts: nothing was trimmed")
         if not options.no_fallback:
             print_replay(replay_calls("no server (in-process fallback)", command, calls, Path(scratch) / "alone", 1, count))
-    print("\n## share of tool-output tokens kept out with every budget scaled (shaper rules, in process; usage below stage 1)")
+    print("\n## share of tool-output tokens the trims keep out with every budget scaled (shaper rules, in process; usage below stage 1;"
+          " gross: subtract the guides above for the net)")
     for scale, kept, cut in kept_out_by_scale(calls, count):
         scaled = {kind: max(200, int(getattr(shape.DEFAULT_BUDGETS, kind) * scale)) for kind in ("command", "listing", "web", "file", "other")}
         budgets = ", ".join(f"{kind} {tokens:,}" for kind, tokens in scaled.items())

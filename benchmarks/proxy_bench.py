@@ -453,6 +453,7 @@ class Replayed:
     guide_tokens: int
     guides: int  # full guides attached after this result
     reminders: int
+    pointers: int = 0  # one-line pages naming load_skill (Claude Code's own tools)
 
 
 def transcripts(corpus: Path, max_files: int | None) -> Iterator[tuple[str, Path]]:
@@ -491,6 +492,7 @@ def session_id(format_: str, index: int) -> str:
 
 FULL_GUIDE = re.compile(r"^--- skill: \S+ \(guide", re.MULTILINE)  # the headers of core/skills.py's pages
 REMINDER = re.compile(r"^--- skill: \S+ \(reminder", re.MULTILINE)
+POINTER = re.compile(r"^\[mcp-arena skill \S+: ", re.MULTILINE)
 
 
 def replay(arena: Any, corpus: Path, max_files: int | None) -> list[Replayed]:
@@ -507,7 +509,13 @@ def replay(arena: Any, corpus: Path, max_files: int | None) -> list[Replayed]:
             arena.ensure_session(session, origin="bench")
             for call, result in tool_outputs(list(events)):
                 tool = result.tool or (call.tool if call is not None else "") or "unknown"
-                output = ToolOutput(tool=tool, arguments=call_arguments(call), text=result.text, is_error=result.is_error, source="proxy")
+                # Claude Code's own tools reach the arena through its PostToolUse hook, which pages their
+                # skills briefly (one line, once); everything else is replayed as a proxied MCP result.
+                hooked = format_ == "claude-code" and not tool.startswith("mcp__")
+                output = ToolOutput(
+                    tool=tool, arguments=call_arguments(call), text=result.text, is_error=result.is_error,
+                    source="hook" if hooked else "proxy", brief_guides=hooked,
+                )
                 shaped = arena.shape_result(output, session=session)
                 replayed.append(
                     Replayed(
@@ -515,6 +523,7 @@ def replay(arena: Any, corpus: Path, max_files: int | None) -> list[Replayed]:
                         trimmed=shaped.trimmed, original_tokens=arena.count_tokens(result.text),
                         shown_tokens=arena.count_tokens(shaped.text), guide_tokens=arena.count_tokens(shaped.guide) if shaped.guide else 0,
                         guides=len(FULL_GUIDE.findall(shaped.guide)), reminders=len(REMINDER.findall(shaped.guide)),
+                        pointers=len(POINTER.findall(shaped.guide)),
                     )
                 )
     return replayed
@@ -533,7 +542,7 @@ def savings_rows(replayed: list[Replayed]) -> list[dict[str, Any]]:
             "format": name, "sessions": len({r.session for r in mine}), "results": len(mine), "trimmed": sum(r.trimmed for r in mine),
             "original_tokens": original, "shown_tokens": shown, "kept_out": original - shown,
             "kept_out_share": (original - shown) / original if original else 0.0, "guide_tokens": guides,
-            "guides": sum(r.guides for r in mine), "reminders": sum(r.reminders for r in mine),
+            "guides": sum(r.guides for r in mine), "reminders": sum(r.reminders for r in mine), "pointers": sum(r.pointers for r in mine),
             "net_share": (original - shown - guides) / original if original else 0.0,
         })
     return rows
@@ -544,16 +553,17 @@ def print_savings(by_budget: dict[str, list[dict[str, Any]]]) -> None:
     for budgets, rows in by_budget.items():
         print(f"### {budgets}\n")
         header = ["format", "sessions", "results", "trimmed", "without the arena", "with it", "kept out", "share kept out"]
-        header += ["guides + reminders attached", "their tokens", "net share"]
+        header += ["guides + reminders + pointers attached", "their tokens", "net share"]
         print(table(header, [
             [r["format"], r["sessions"], r["results"], r["trimmed"], f"{r['original_tokens']:,}", f"{r['shown_tokens']:,}",
-             f"{r['kept_out']:,}", f"{r['kept_out_share']:.1%}", f"{r['guides']} + {r['reminders']}", f"{r['guide_tokens']:,}",
+             f"{r['kept_out']:,}", f"{r['kept_out_share']:.1%}", f"{r['guides']} + {r['reminders']} + {r['pointers']}", f"{r['guide_tokens']:,}",
              f"{r['net_share']:+.1%}"]
             for r in rows
         ]) + "\n")
     print(
-        "`with it` = the shaped text (head + marker + tail when trimmed); `guides + reminders` = skill pages the arena appends "
-        "after results (the full guide on a skill's first use, a short reminder later): what the arena adds to the context, "
+        "`with it` = the shaped text (head + marker + tail when trimmed); `guides + reminders + pointers` = skill pages the arena "
+        "appends after results (the full guide on a skill's first use, a short reminder later; for Claude Code's own tools, "
+        "replayed as the PostToolUse hook sees them, one line naming load_skill, once): what the arena adds to the context, "
         "counted apart; `net share` = (kept out − their tokens) / without.\n"
     )
 

@@ -67,12 +67,12 @@ class Settings(BaseSettings):
     upstream_start_timeout_seconds: float = Field(30.0, gt=0, le=600, description="longest wait for an upstream to start")
     trim: bool = Field(True, description="trim proxied and hooked results over their budget (the full text stays in the log)")
     # Budgets by kind of output, in tokens; chosen on the corpus (core/shape.py says how).
-    trim_command_tokens: int = Field(2_000, ge=200, description="budget of command output (Bash, shell tools)")
-    trim_log_tokens: int = Field(2_000, ge=200, description="budget of a log")
-    trim_listing_tokens: int = Field(1_000, ge=200, description="budget of a listing or search result (Grep, Glob, ls)")
-    trim_web_tokens: int = Field(4_000, ge=200, description="budget of a fetched page")
-    trim_file_tokens: int = Field(8_000, ge=200, description="budget of a file read")
-    trim_other_tokens: int = Field(4_000, ge=200, description="budget of any other text result")
+    trim_command_tokens: int = Field(1_000, ge=200, description="budget of command output (Bash, shell tools)")
+    trim_log_tokens: int = Field(1_000, ge=200, description="budget of a log")
+    trim_listing_tokens: int = Field(500, ge=200, description="budget of a listing or search result (Grep, Glob, ls)")
+    trim_web_tokens: int = Field(400, ge=200, description="budget of a fetched page or a web search result")
+    trim_file_tokens: int = Field(4_000, ge=200, description="budget of a file read")
+    trim_other_tokens: int = Field(2_000, ge=200, description="budget of any other text result")
     trim_pressure_factor: float = Field(0.5, gt=0, le=1, description="budgets are multiplied by this once usage passes stage1")
     trim_page_tokens: int = Field(4_000, ge=200, le=50_000, description="size of one page of a trimmed result paged back")
 

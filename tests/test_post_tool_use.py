@@ -37,6 +37,18 @@ CLAUDE_CODE = CORPUS / "claude-code"
 SESSION = "6f0c7a52-hook-test"
 MARKER = re.compile(r"\[… mcp-arena: omitted .*Page back verbatim: memory_search\((?P<args>[^)]*)\)\]")
 HOOK = [sys.executable, "-m", "mcp_arena.cli.hook_client", "post-tool-use"]
+# What `setup claude-code` registers: the same client as a script, without `site`.
+HOOK_RUN = [sys.executable, "-I", "-S", str(Path(__file__).resolve().parents[1] / "mcp_arena" / "cli" / "hook_run.py"), "post-tool-use"]
+# The brief page of a skill covering one of Claude Code's own tools: one line that names the guide's call.
+POINTER = re.compile(r'\[mcp-arena skill (?P<skill>[a-z-]+): [^\n]+ Guide: load_skill\("(?P=skill)"\)\]')
+MAX_POINTER_TOKENS = 60
+
+
+def assert_pointer(context: str, skill: str) -> None:
+    """`additionalContext` is exactly one pointer line to `skill`, never a whole guide."""
+    match = POINTER.fullmatch(context)
+    assert match and match["skill"] == skill, context[:300]
+    assert TokenCounter().count(context) <= MAX_POINTER_TOKENS
 
 
 # -- payloads from the corpus ----------------------------------------------------------------------
@@ -83,6 +95,33 @@ def corpus_call(tool: str) -> dict[str, Any]:
     return next(call for call in corpus_calls() if call["tool_name"] == tool)
 
 
+def failure(tool: str, tool_input: Any, error: str, tool_use_id: str, session: str = SESSION, **extra: Any) -> dict[str, Any]:
+    """A PostToolUseFailure payload: PostToolUse's fields with `error` (and `is_interrupt`) instead of `tool_response`."""
+    fields = {k: v for k, v in payload(tool, tool_input, None, tool_use_id, session=session).items() if k != "tool_response"}
+    return {**fields, "hook_event_name": "PostToolUseFailure", "error": error, "is_interrupt": False, **extra}
+
+
+def corpus_failures() -> Iterator[tuple[dict[str, Any], str]]:
+    """The transcripts' failed calls as PostToolUseFailure payloads, with the text the transcript shows the model."""
+    for path in sorted(CLAUDE_CODE.glob("*.jsonl")):
+        uses: dict[str, dict[str, Any]] = {}
+        for line in path.read_text().splitlines():
+            record = json.loads(line)
+            blocks = (record.get("message") or {}).get("content")
+            for block in blocks if isinstance(blocks, list) else []:
+                if block.get("type") == "tool_use":
+                    uses[block["id"]] = block
+                elif block.get("type") == "tool_result" and block.get("is_error") and block["tool_use_id"] in uses:
+                    use = uses[block["tool_use_id"]]
+                    shown = block["content"] if isinstance(block["content"], str) else json.dumps(block["content"])
+                    yield failure(use["name"], use["input"], shown, use["id"], session=record["sessionId"]), shown
+
+
+def host_numbered(content: str, start_line: int) -> str:
+    """A Read's `file.content` as Claude Code shows it to the model: `cat -n` style, `%6d→line`, from `startLine`."""
+    return "\n".join(f"{number:>6}→{line}" for number, line in enumerate(content.split("\n"), start_line))
+
+
 def big_bash(tool_use_id: str = "toolu_big_bash") -> tuple[dict[str, Any], str]:
     """The corpus's Phoenix server log call, with a long run of its log lines as output and one planted failure."""
     call = corpus_call("Bash")
@@ -105,14 +144,14 @@ def run_hook(data: dict[str, Any] | bytes, home: Path | str, command: list[str] 
     return subprocess.run(command, input=raw, capture_output=True, env=environment, timeout=120)
 
 
-def hook_output(done: subprocess.CompletedProcess[bytes]) -> dict[str, Any] | None:
+def hook_output(done: subprocess.CompletedProcess[bytes], event: str = "PostToolUse") -> dict[str, Any] | None:
     """The host's view: exit 0 always; stdout empty (keep the output) or one hookSpecificOutput object."""
     assert done.returncode == 0, done.stderr.decode()
     if not done.stdout.strip():
         return None
     value = json.loads(done.stdout)
     assert set(value) == {"hookSpecificOutput"}
-    assert value["hookSpecificOutput"]["hookEventName"] == "PostToolUse"
+    assert value["hookSpecificOutput"]["hookEventName"] == event
     return value["hookSpecificOutput"]
 
 
@@ -194,10 +233,10 @@ async def test_big_bash_output_is_trimmed_guided_logged_and_paged_back_exactly(h
         shown = replaced["stdout"]
         assert len(shown) < len(stdout) // 5 and shown.startswith(stdout[:200]) and shown.endswith(stdout[-200:])
         assert page_back_args(shown)["session"] == SESSION
-        assert output["additionalContext"].startswith("--- skill: shell (guide) ---")
+        assert_pointer(output["additionalContext"], "shell")  # Claude Code documents Bash itself: one line naming the guide
         again, _ = big_bash("toolu_big_bash_2")
         second = hook_output(await hook_async(again, home))
-        assert second is not None and "additionalContext" not in second  # the guide comes with the first Bash result only
+        assert second is not None and "additionalContext" not in second  # once per session: never again, no step reminders
 
         assert await paged_back(client, shown, stdout) == stdout
         found = await ok(client, "memory_search", query="zebra-cobalt pool code 4471", session=SESSION)
@@ -226,9 +265,19 @@ async def test_every_corpus_call_goes_through_with_the_host_s_shapes(home: Path)
             assert type(replaced) is type(original)
             if isinstance(original, dict):
                 assert set(replaced) == set(original)
-    for session in {c["session_id"] for c in calls}:  # the first file-tool result of each session carries the guide
+    for session in {c["session_id"] for c in calls}:  # the first file-tool result of each session names the guide, once
         first = next(c for c in calls if c["session_id"] == session and c["tool_name"] in ("Read", "Glob", "Write"))
-        assert outputs[first["tool_use_id"]]["additionalContext"].startswith("--- skill: code-files (guide) ---")
+        assert_pointer(outputs[first["tool_use_id"]]["additionalContext"], "code-files")
+        contexts = [outputs[c["tool_use_id"]].get("additionalContext") for c in calls if c["session_id"] == session and outputs[c["tool_use_id"]]]
+        pointed = [POINTER.fullmatch(text)["skill"] for text in contexts if text]  # type: ignore[index]
+        assert len(pointed) == len(set(pointed))  # each skill at most once per session; never a whole guide
+    searches = [c for c in calls if c["tool_name"] == "WebSearch"]  # link lists over the web budget: the list is cut, the summary stays
+    for search in searches:
+        replaced = outputs[search["tool_use_id"]]["updatedToolOutput"]
+        [shown] = replaced["results"]
+        summary = next(item for item in search["tool_response"]["results"] if isinstance(item, str))
+        assert shown.startswith('Links: [{"title":') and MARKER.search(shown) and shown.endswith(summary.rstrip()[-200:])
+        assert replaced["query"] == search["tool_response"]["query"]
     glob = next(c for c in calls if c["tool_name"] == "Glob" and len(c["tool_response"]["filenames"]) > 50)
     trimmed_glob = outputs[glob["tool_use_id"]]["updatedToolOutput"]  # 1,195 tokens of deps/**/mix.exs: over the listing budget
     assert trimmed_glob["numFiles"] == glob["tool_response"]["numFiles"]
@@ -273,11 +322,26 @@ async def test_grep_edit_and_an_mcp_tool_in_the_host_s_shapes(home: Path):
 
     replaced = grep_out["updatedToolOutput"]
     assert set(replaced) == set(grep["tool_response"]) and MARKER.search(replaced["content"])
-    assert grep_out["additionalContext"].startswith("--- skill: code-files (guide) ---")
-    assert edit_out is None  # an edit has no text to cut, and its skill's guide came with the grep
+    assert_pointer(grep_out["additionalContext"], "code-files")
+    assert edit_out is None  # an edit has no text to cut, and its skill was named with the grep
     assert path in json.dumps(trail.structured_content)
     assert mcp_out["updatedToolOutput"] == mcp_out["updatedMCPToolOutput"]  # both names: hosts before v2.1.121 read the second
     assert [b["type"] for b in mcp_out["updatedToolOutput"]] == ["text", "image"] and mcp_out["updatedToolOutput"][1] == blocks[1]
+
+
+@pytest.mark.anyio
+async def test_the_registered_command_imports_only_the_wire_on_the_fast_path(home: Path):
+    """Item: fast enough for every tool call. The command setup registers starts a bare interpreter (-I -S) and, with
+    a server listening, imports the stdlib's start-up modules, `_socket` and the wire: no `re`, `json`, `typing`,
+    pydantic, MCP or LanceDB. The answer is the server's, as from any other form of the command."""
+    call = corpus_call("Glob")
+    async with running_server(home):
+        done = await anyio.to_thread.run_sync(lambda: run_hook(call, home, command=[*HOOK_RUN[:1], "-X", "importtime", *HOOK_RUN[1:]]))
+    imported = {line.rsplit("|", 1)[-1].strip() for line in done.stderr.decode().splitlines() if line.startswith("import time:")}
+    assert {"mcp_arena.cli.hook_client", "mcp_arena.hook.wire", "_socket"} <= imported
+    assert not imported & {"re", "json", "typing", "site", "socket", "pydantic", "mcp", "lancedb", "mcp_arena.hook.adapter"}, sorted(imported)
+    output = json.loads(done.stdout)["hookSpecificOutput"]
+    assert output["updatedToolOutput"]["numFiles"] == call["tool_response"]["numFiles"]
 
 
 @pytest.mark.anyio
@@ -353,6 +417,8 @@ BAD_INPUTS: dict[str, bytes] = {
     "bad session id": json.dumps(payload("Bash", {}, {"stdout": "x"}, "t", session="../../etc/passwd")).encode(),
     "non-utf-8": json.dumps(payload("Bash", {}, {"stdout": "x"}, "t")).encode().replace(b'"x"', b'"\xff\xfe"'),
     "truncated": json.dumps(payload("Bash", {}, {"stdout": "x"}, "t")).encode()[:-7],
+    "a failure without its error": json.dumps({**payload("Bash", {}, {"stdout": "x"}, "t"), "hook_event_name": "PostToolUseFailure"}).encode(),
+    "a failure without a session": json.dumps({k: v for k, v in failure("Bash", {}, "boom", "t").items() if k != "session_id"}).encode(),
 }
 
 
@@ -420,12 +486,106 @@ async def test_without_a_server_the_hook_does_the_work_itself(home: Path):
     assert not listening(home)
     output = hook_output(run_hook(call, home))
     assert output is not None and MARKER.search(output["updatedToolOutput"]["stdout"])
-    assert output["additionalContext"].startswith("--- skill: shell (guide) ---")
+    assert_pointer(output["additionalContext"], "shell")
     async with Client(build_server(Settings(home=home, semantic=False))) as client:
         assert await paged_back(client, output["updatedToolOutput"]["stdout"], stdout) == stdout
     # the full CLI takes the same payload shape (its own parser, same adapter)
     full = run_hook(big_bash("toolu_cli")[0], home, command=[sys.executable, "-m", "mcp_arena", "hook", "post-tool-use"])
     assert (hook_output(full) or {}).get("updatedToolOutput")
+
+
+# -- a cut Read keeps the file's own line numbers --------------------------------------------------
+
+
+def transcript_text(tool_use_id: str) -> str:
+    """What the transcript shows the model for a call: its tool_result block's text."""
+    for path in sorted(CLAUDE_CODE.glob("*.jsonl")):
+        for line in path.read_text().splitlines():
+            blocks = (json.loads(line).get("message") or {}).get("content")
+            for block in blocks if isinstance(blocks, list) else []:
+                if block.get("type") == "tool_result" and block["tool_use_id"] == tool_use_id:
+                    content = block["content"]
+                    return content if isinstance(content, str) else "".join(b.get("text", "") for b in content)
+    raise AssertionError(f"no tool_result for {tool_use_id}")
+
+
+def assert_numbers_are_the_file_s(shown: str, file_lines: list[str], first: int) -> int:
+    """Every row the host shows `N→text` holds line N of the file; the last row is the marker. The rows kept."""
+    *rows, marker_row = shown.split("\n")
+    for row in rows:
+        number, text = row.split("→", 1)
+        assert file_lines[int(number) - 1] == text, row
+    number, marker = marker_row.split("→", 1)
+    assert MARKER.fullmatch(marker), marker
+    assert f"omitted lines {int(number)}–" in marker  # the marker row names itself by the host's number: the first line left out
+    assert int(number) == first + len(rows)
+    return len(rows)
+
+
+@pytest.mark.parametrize("start_line", [1, 20], ids=["whole file", "a Read with offset 20"])
+def test_a_cut_read_keeps_the_file_s_own_line_numbers(home: Path, start_line: int):
+    """Item: Claude Code shows a Read as `cat -n` does, numbering `file.content` from `startLine` one line after
+    another. A cut keeps the head only, so no kept line is renumbered; the marker, as the next row, names the
+    omitted lines by the file's numbers. The payload is the transcript's real Read of mix.exs (84 lines)."""
+    call = corpus_call("Read")
+    file = call["tool_response"]["file"]
+    assert transcript_text(call["tool_use_id"]).startswith(host_numbered(file["content"], file["startLine"]))  # the host's numbering, as modelled
+    file_lines = file["content"].split("\n")
+    if start_line != 1:
+        sliced = "\n".join(file_lines[start_line - 1 :])
+        call["tool_response"] = {**call["tool_response"], "file": {**file, "content": sliced, "startLine": start_line, "numLines": 85 - start_line}}
+        call["tool_use_id"] += "-offset"
+    before = call["tool_response"]["file"]
+
+    output = hook_output(run_hook(call, home, MCP_ARENA_TRIM_FILE_TOKENS="300"))  # 691 tokens over a 300-token file budget
+    assert output is not None and "updatedToolOutput" in output
+    replaced = output["updatedToolOutput"]
+    assert set(replaced) == set(call["tool_response"]) and replaced["type"] == "text"
+    assert {k: v for k, v in replaced["file"].items() if k != "content"} == {k: v for k, v in before.items() if k != "content"}
+    shown = host_numbered(replaced["file"]["content"], before["startLine"])
+    kept = assert_numbers_are_the_file_s(shown, file_lines, start_line)
+    assert kept >= 10 and TokenCounter().count(replaced["file"]["content"]) <= 300
+    [result] = [e for e in logged(home, call["session_id"]) if e.kind == "tool_result"]
+    assert result.text == before["content"]  # the log holds the whole read
+
+
+# -- PostToolUseFailure: a failed call's error is logged as its result ------------------------------
+
+
+@pytest.mark.anyio
+async def test_a_failed_call_is_logged_exactly_and_searchable_and_reloads_its_guidance(home: Path):
+    """Item: PostToolUseFailure, driven as Claude Code drives it. The corpus's rejected Bash call, then failing
+    commands: every failure is logged as the call's failed result (exact tokens, searchable); the first names the
+    shell skill in one line, the second failure in a row brings its reminder back, and only one."""
+    rejected, shown = next(corpus_failures())
+    assert rejected["tool_name"] == "Bash"
+    red_tests = "FAILED tests/test_panes.py::test_resize - AssertionError: cols 80 != 132 (pane quokka-7)\n1 failed, 41 passed"
+    fails = [
+        rejected,
+        failure("Bash", {"command": "mix test"}, f"Exit code 1\n{red_tests}", "toolu_fail_2", session=rejected["session_id"]),
+        failure("Bash", {"command": "mix test"}, f"Exit code 1\n{red_tests}", "toolu_fail_3", session=rejected["session_id"]),
+    ]
+    async with running_server(home) as client:
+        outputs = [hook_output(await hook_async(call, home), event="PostToolUseFailure") for call in fails]
+        found = await ok(client, "memory_search", query="quokka-7 cols 80 != 132", session=rejected["session_id"])
+    assert outputs[0] is not None and set(outputs[0]) == {"hookEventName", "additionalContext"}  # never a replacement
+    assert_pointer(outputs[0]["additionalContext"], "shell")
+    assert outputs[1] is not None and outputs[1]["additionalContext"].startswith("--- skill: shell (reminder, the last calls failed")
+    assert outputs[2] is None  # the reload answered the streak: counted anew
+    assert "quokka-7" in text_of(found)
+    results = [e for e in logged(home, rejected["session_id"]) if e.kind == "tool_result" and e.source == "hook"]
+    assert [(e.call_id, e.is_error, e.source) for e in results] == [(c["tool_use_id"], True, "hook") for c in fails]
+    assert results[0].text == shown and results[0].tokens == TokenCounter().count(shown)  # the error, exact
+
+
+def test_a_failure_without_a_server_and_an_interrupt(home: Path):
+    interrupted = failure("Bash", {"command": "sleep 600"}, "", "toolu_interrupted", is_interrupt=True)
+    assert hook_output(run_hook(interrupted, home), event="PostToolUseFailure") is not None  # the shell skill, named
+    own = failure("mcp__arena__memory_search", {"query": "x"}, "boom", "toolu_own_failure")
+    done = run_hook(own, home)
+    assert (done.returncode, done.stdout, done.stderr) == (0, b"", b"")
+    [result] = [e for e in logged(home) if e.kind == "tool_result"]
+    assert (result.call_id, result.is_error, result.text) == ("toolu_interrupted", True, "interrupted")
 
 
 def test_a_bash_output_the_host_persisted_to_a_file_is_read_whole(home: Path, tmp_path: Path):

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 EXECUTABLE = str(Path(sys.executable).parent / "mcp-arena")  # the running mcp-arena (tests run `python -m mcp_arena`)
-HOOK_EVENTS = ["PreCompact", "SessionStart", "PostToolUse"]
+HOOK_EVENTS = ["PreCompact", "SessionStart", "PostToolUse", "PostToolUseFailure"]
 
 USER_SETTINGS = {
     "permissions": {"allow": ["Bash(mix test:*)"]},
@@ -82,6 +82,11 @@ def test_project_setup_merges_is_idempotent_and_uninstall_restores(env, project,
     ]
     [post_tool_use] = arena_groups(settings, "PostToolUse")
     assert post_tool_use["matcher"] == "*" and shlex.split(post_tool_use["hooks"][0]["command"])[-3:] == ["post-tool-use", "--home", str(home)]
+    [failure] = arena_groups(settings, "PostToolUseFailure")
+    assert failure["matcher"] == "*" and shlex.split(failure["hooks"][0]["command"])[-3:] == ["post-tool-use-failure", "--home", str(home)]
+    for group in (post_tool_use, failure):  # the client's script without `site`: ~10 ms less on every tool call
+        words = shlex.split(group["hooks"][0]["command"])
+        assert words[:3] == [sys.executable, "-I", "-S"] and words[3].endswith("/mcp_arena/cli/hook_run.py") and Path(words[3]).is_file()
     for path, before in original.items():
         [backup] = backups(path)
         assert backup.read_bytes() == before
@@ -133,10 +138,11 @@ def test_user_scope_writes_claude_json_and_the_user_settings(env, project, tmp_p
 
 def test_a_stale_arena_entry_is_replaced_and_never_duplicated(env, project):
     settings_file = project / ".claude" / "settings.json"
-    readme_snippet = {  # what the README told people to paste, before setup existed
+    readme_snippet = {  # what the README told people to paste, before setup existed, and an older setup's client
         "hooks": {
             "PreCompact": [{"hooks": [{"type": "command", "command": "mcp-arena hook pre-compact", "timeout": 30}]}],
             "SessionStart": [{"matcher": "compact", "hooks": [{"type": "command", "command": "/old/venv/bin/mcp-arena hook session-start"}]}],
+            "PostToolUseFailure": [{"matcher": "*", "hooks": [{"type": "command", "command": "/old/venv/bin/mcp-arena-hook post-tool-use-failure"}]}],
         }
     }
     write(settings_file, readme_snippet)
@@ -144,6 +150,7 @@ def test_a_stale_arena_entry_is_replaced_and_never_duplicated(env, project):
     run = setup(env, project)
     assert run.returncode == 0, run.stderr
     assert "PreCompact replaced" in run.stdout and "PostToolUse (*) added" in run.stdout and "server 'arena' replaced" in run.stdout
+    assert "PostToolUseFailure (*) replaced" in run.stdout
     settings = json.loads(settings_file.read_text())
     assert all(len(arena_groups(settings, event)) == 1 for event in HOOK_EVENTS)
     assert all(

@@ -260,6 +260,32 @@ def test_command_output_keeps_more_tail_than_head():
     assert head_share("command") < 0.5 < head_share("file")
 
 
+@pytest.mark.parametrize("first", [1, 41])
+def test_a_view_the_host_numbers_keeps_its_head_only_and_names_lines_by_the_host_s_numbers(first):
+    """Claude Code numbers a Read's lines from `startLine` one after another: a tail after the marker would be shown
+    under wrong numbers, so a numbered view keeps the head only, and its marker row is the first omitted line."""
+    text = lines_of(3_000)
+    trimmed = shape(text, "Read", {"file_path": "x"}, count, PAGE_CALL, numbered_from=first)
+    assert trimmed is not None and trimmed.tail == "" and trimmed.text == trimmed.head + trimmed.marker
+    assert trimmed.shown_tokens <= DEFAULT_BUDGETS.file and count(trimmed.head) > DEFAULT_BUDGETS.file * 0.8  # the budget goes to the head
+    kept = trimmed.head.count("\n")
+    expected = f"omitted lines {first + kept:,}–{first + 2_999:,} (" if first != 1 else f"omitted lines {1 + kept:,}–3,000 of 3,000 ("
+    assert expected in trimmed.marker
+    every = pages(text, trimmed.omitted, PAGE_TOKENS, count)
+    assert trimmed.head + "".join(p.text for p in every) == text
+
+
+def test_a_web_search_keeps_its_summary_and_cuts_its_link_list():
+    links = "Links: " + json.dumps([{"title": f"Result {n} about xterm.js scrolling", "url": f"https://example.org/{n}"} for n in range(60)])
+    summary = "\n".join(f"Summary line {n}: the scroll events are captured by the viewport." for n in range(12))
+    text = f'Web search results for query: "xterm scroll"\n\n{links}\n\n{summary}'
+    trimmed = shape(text, "WebSearch", {"query": "xterm scroll"}, count, PAGE_CALL)
+    assert trimmed is not None and trimmed.shown_tokens <= DEFAULT_BUDGETS.web
+    assert trimmed.head.startswith(text[:80]) and trimmed.tail.endswith(summary) and summary in trimmed.tail
+    assert "characters" in trimmed.marker  # the one long link line is cut by characters
+    assert head_share("web") < 0.5
+
+
 # --- round trip: head + every page + tail == the original ------------------------------
 
 

@@ -71,9 +71,9 @@ class Session:
         self.state = self.pager.fold(self.state, event)
         return event
 
-    def call(self, tool: str, is_error: bool = False) -> list[tuple[str, str]]:
+    def call(self, tool: str, is_error: bool = False, brief: bool = False) -> list[tuple[str, str]]:
         result = self.append("tool_result", tool, is_error)
-        pages = self.pager.decide(self.state, result.tool, result.is_error, self.state.steps)
+        pages = self.pager.decide(self.state, result.tool, result.is_error, self.state.steps, brief=brief)
         for page in pages:
             self.append("guide", tool, meta=page.meta())
         return [(page.skill, page.tier) for page in pages]
@@ -218,6 +218,43 @@ def test_an_error_reload_is_marked_in_the_delimiter(builtin_catalog):
     pages = pager.decide(state, "Bash", True, state.steps)
     assert [p.reason for p in pages] == ["errors"]
     assert pager.render(pages).startswith("--- skill: shell (guide, again: the last calls failed) ---\n")
+
+
+def test_a_tool_the_host_documents_gets_one_pointer_line_once(session, builtin_catalog):
+    """Brief paging (Claude Code's own tools through the hook): one line naming load_skill, once per
+    context; no step reminders; two failures in a row bring the reminder (not the guide), and the
+    streak starts anew after it."""
+    assert session.call("Bash", brief=True) == [("shell", "pointer")]
+    for _ in range(30):
+        assert session.call("Bash", brief=True) == []
+    assert session.call("Bash", is_error=True, brief=True) == []
+    assert session.call("Bash", is_error=True, brief=True) == [("shell", "reminder")]
+    assert session.call("Bash", is_error=True, brief=True) == []
+    assert session.call("Bash", is_error=True, brief=True) == [("shell", "reminder")]
+    assert [e.meta["reason"] for e in session.log if e.kind == "guide"] == ["first-use", "errors", "errors"]
+    session.append("compaction")
+    assert session.call("Read", brief=True) == [("code-files", "pointer")]
+    assert session.call("Bash", brief=True) == [("shell", "pointer")]  # the compaction evicted the first one
+    assert session.call("Bash") == []  # shown already, whichever way
+
+
+def test_a_pointer_is_one_short_line_naming_the_guide(builtin_catalog):
+    sizes = measure(builtin_catalog, approx_tokens)
+    for skill_ in builtin_catalog:
+        text = render([Page(skill_.name, "pointer", skill_.pointer_line)])
+        assert "\n" not in text and text.endswith(f'Guide: load_skill("{skill_.name}")]')
+        assert sizes[skill_.name].pointer <= 60 < sizes[skill_.name].guide
+    assert builtin_catalog.get("shell").pointer_line.startswith("Bash without floods")
+    reminder = Page("shell", "reminder", "r", "errors")
+    assert render([reminder]).startswith('--- skill: shell (reminder, the last calls failed; full guide: load_skill("shell")) ---')
+
+
+def test_a_pointer_of_the_wrong_type_skips_the_skill(tmp_path, caplog):
+    write_skill(tmp_path, "bad", 'name: bad\ndescription: d\nmetadata:\n  mcp-arena-pointer: ""')
+    write_skill(tmp_path, "good", 'name: good\ndescription: A good skill.\nmetadata:\n  mcp-arena-pointer: "' + "x " * 200 + '"')
+    catalog = load_catalog(None, [tmp_path])
+    assert catalog.names() == ("good",)
+    assert len(catalog.get("good").pointer_line) <= 160
 
 
 def test_load_skill_counts_as_showing_the_guide(session):

@@ -231,3 +231,48 @@ def test_ingest_joins_what_the_hook_logged(tmp_path, settings, home):
         assert_search_and_trail_see_the_original(arena, hooked)
     finally:
         arena.close()
+
+
+# -- failed calls (PostToolUseFailure) ------------------------------------------------------------------
+
+SHORT = CORPUS / "claude-code" / "short.jsonl"
+
+
+def test_a_failure_the_hook_logged_is_not_logged_again_by_the_feed(tmp_path, settings):
+    """The corpus's two rejected calls (Bash, Glob) go through the PostToolUseFailure hook before the host writes
+    their results: the log holds each call once, its result as the hook's failed one, the error's exact tokens."""
+    from mcp_arena.hook import adapter
+
+    copy = tmp_path / SHORT.name
+    arena = Arena(settings.model_copy(update={"transcript": str(copy)}))
+    session = formats.claude_code_session_id(SHORT)
+    calls = tool_uses(SHORT)
+    failed: dict[str, str] = {}
+    try:
+        copy.write_text("")
+        for raw in SHORT.read_text().splitlines():
+            line = json.loads(raw)
+            content = (line.get("message") or {}).get("content") if line.get("type") == "user" else None
+            for block in content if isinstance(content, list) else []:
+                if block.get("type") == "tool_result" and block.get("is_error"):
+                    name, arguments = calls[block["tool_use_id"]]
+                    error = flatten_content(block["content"])
+                    payload = {"session_id": session, "hook_event_name": "PostToolUseFailure", "tool_name": name, "tool_input": arguments,
+                               "tool_use_id": block["tool_use_id"], "error": error, "is_interrupt": False, "cwd": "/"}
+                    reply = adapter.answer(json.dumps(payload).encode(), lambda: arena)
+                    assert reply.stderr == "" and json.loads(reply.stdout)["hookSpecificOutput"]["hookEventName"] == "PostToolUseFailure"
+                    failed[block["tool_use_id"]] = error
+            with open(copy, "a") as handle:
+                handle.write(raw + "\n")
+        arena.transcript.sync()
+        log = arena.store.event_objects(session)
+    finally:
+        arena.close()
+    assert len(failed) == 2
+    per_call = Counter((event.kind, event.call_id) for event in log if event.call_id in failed)
+    assert set(per_call.values()) == {1} and len(per_call) == 4  # each failed call: one tool_call, one tool_result
+    results = {event.call_id: event for event in log if event.kind == "tool_result" and event.call_id in failed}
+    for call_id, error in failed.items():
+        result = results[call_id]
+        assert (result.source, result.is_error, result.text) == ("hook", True, error)
+        assert result.tokens == arena.count_tokens(error)

@@ -1,4 +1,4 @@
-"""The thin client of Claude Code's PostToolUse hook: `mcp-arena-hook post-tool-use`, stdlib only.
+"""The thin client of Claude Code's PostToolUse and PostToolUseFailure hooks: `mcp-arena-hook post-tool-use`, stdlib only.
 
 Claude Code starts the hook command once per tool call, with the hook's JSON on
 stdin, and reads JSON (or nothing) from stdout. Starting Python and importing
@@ -25,6 +25,11 @@ process, but need a fixed TCP port per home in the settings, a token against
 other local processes, and lose the call (nothing logged) whenever no server
 listens. A command costs a bare interpreter start and never loses a call.
 
+What `setup claude-code` registers is this client started as
+`python -I -S …/cli/hook_run.py`: without `site` and without the console-script
+wrapper of `mcp-arena-hook` (which imports `re`), ~10 ms less per tool call
+(`benchmarks/hook_bench.py`); the slow path then runs `site` itself.
+
 Where it stops: no parsing of the payload, no arena. The socket's name and the
 reply's bytes are `hook.wire`; the adapter is `hook.adapter`.
 """
@@ -48,6 +53,8 @@ except ImportError:  # an interpreter without it: no fast path, the work is done
     _socket = None  # type: ignore[assignment]
 
 EVENT = "post-tool-use"
+# The event words the command takes: the payload's `hook_event_name` says which it is, so they only label stderr.
+EVENTS = (EVENT, "post-tool-use-failure")
 CONNECT_TIMEOUT_SECONDS = 1.0
 # Longest wait for the server's answer. Past it the host keeps the original output;
 # the server may still log the call. Env MCP_ARENA_HOOK_TIMEOUT overrides it.
@@ -102,6 +109,10 @@ def handle(raw: bytes, home: str) -> Reply:
     reply = ask(raw, home)
     if reply is not None:
         return reply
+    if sys.flags.no_site:  # started as `python -I -S hook/run.py`: the engine's packages need site-packages
+        import site
+
+        site.main()
     from mcp_arena.cli.post_tool_use import run_in_process  # slow: Settings, LanceDB, the tokenizer
 
     return run_in_process(raw, home)
@@ -117,24 +128,29 @@ def hook(payload: dict[str, Any], settings: Settings) -> str:
     return reply.stdout
 
 
-def parse_arguments(argv: list[str]) -> str | None:
-    """--home from `[post-tool-use] [--home DIR]`; anything else is an error."""
-    home, rest = None, list(argv)
+def parse_arguments(argv: list[str]) -> tuple[str | None, str]:
+    """(--home, the event word) from `[post-tool-use|post-tool-use-failure] [--home DIR]`; anything else is an error."""
+    home, event, rest = None, EVENT, list(argv)
     while rest:
         word = rest.pop(0)
         if word == "--home" and rest:
             home = rest.pop(0)
         elif word.startswith("--home="):
             home = word.split("=", 1)[1]
-        elif word != EVENT:
-            raise ValueError(f"unexpected {word!r}; usage: mcp-arena-hook [post-tool-use] [--home DIR] (other hooks: mcp-arena hook NAME)")
-    return home
+        elif word in EVENTS:
+            event = word
+        else:
+            raise ValueError(
+                f"unexpected {word!r}; usage: mcp-arena-hook [post-tool-use|post-tool-use-failure] [--home DIR] (other hooks: mcp-arena hook NAME)"
+            )
+    return home, event
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`mcp-arena-hook [post-tool-use] [--home DIR]`: always exit 0."""
+    """`mcp-arena-hook [post-tool-use|post-tool-use-failure] [--home DIR]`: always exit 0."""
+    event = EVENT
     try:
-        home = parse_arguments(sys.argv[1:] if argv is None else argv)
+        home, event = parse_arguments(sys.argv[1:] if argv is None else argv)
         raw = sys.stdin.buffer.read(MAX_PAYLOAD_BYTES + 1)  # +1 tells a payload over the limit
         reply = handle(raw, resolve_home(home))
     except BaseException as exc:  # noqa: BLE001 - deliberately broad (KeyboardInterrupt too): the host must go on
@@ -143,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
         sys.stdout.write(reply.stdout if reply.stdout.endswith("\n") else reply.stdout + "\n")
         sys.stdout.flush()
     if reply.stderr:
-        sys.stderr.write(f"mcp-arena hook {EVENT}: {reply.stderr}\n")
+        sys.stderr.write(f"mcp-arena hook {event}: {reply.stderr}\n")
     return 0
 
 

@@ -15,12 +15,16 @@ the hooks must share the server's arena:
 - the server `arena`: `mcp-arena serve --transcript auto`;
 - `PreCompact`: `mcp-arena hook pre-compact` (its stdout becomes compaction instructions);
 - `SessionStart`, matcher `compact`: `mcp-arena hook session-start` (re-injects after compaction);
-- `PostToolUse`, matcher `*`: `mcp-arena-hook post-tool-use`, the stdlib-only client that hands
-  each tool's output to the running server (`python -m mcp_arena.cli.hook_client` when that script
-  is not installed beside `mcp-arena`).
+- `PostToolUse`, matcher `*`: `<python> -I -S <package>/cli/hook_run.py post-tool-use`, the
+  stdlib-only client that hands each tool's output to the running server (`cli.hook_client`),
+  started without `site` and without the console-script wrapper of `mcp-arena-hook`, which is
+  the same client ~10 ms slower to start (runs once per tool call);
+- `PostToolUseFailure`, matcher `*`: the same with `post-tool-use-failure`: a failed call's error is
+  logged as its result (the payload's `hook_event_name` says which event it is).
 
 Merging: every other key, server and hook stays as it is, in its place. The arena's own entries
-are recognised by their command (an `mcp-arena`/`mcp-arena-hook` program or `-m mcp_arena…`, and
+are recognised by their command (an `mcp-arena`/`mcp-arena-hook` program, `…/mcp_arena/cli/hook_run.py`
+or `-m mcp_arena…`, and
 for a hook the subcommand), so a second run changes nothing (no write, no backup) and a run after
 the executable moved replaces the stale entry instead of adding one. A server of the same name
 that is not the arena is never overwritten (`--name` picks another). `--uninstall` removes the
@@ -53,9 +57,10 @@ from mcp_arena.feeds.locate import claude_home
 HOSTS = ("claude-code",)
 SCOPES = ("project", "user")
 SERVER_NAME = "arena"
-HOOK_NAMES = ("pre-compact", "session-start", "post-tool-use")  # the arena's hooks, as its commands name them
+HOOK_NAMES = ("pre-compact", "session-start", "post-tool-use", "post-tool-use-failure")  # the arena's hooks, as its commands name them
 HOOK_PROGRAMS = ("mcp-arena", "mcp-arena-hook")
 HOOK_CLIENT_MODULE = "mcp_arena.cli.hook_client"
+HOOK_RUN = Path(__file__).resolve().with_name("hook_run.py")  # the client as a script, for `python -I -S`
 COMPACTION_TIMEOUT_SECONDS = 30
 # Above the hook client's own wait for the server's answer (30 s), so the client always answers first.
 POST_TOOL_USE_TIMEOUT_SECONDS = 40
@@ -68,7 +73,7 @@ class Hook:
 
     event: str
     matcher: str | None
-    name: str  # the arena's name for it: pre-compact | session-start | post-tool-use
+    name: str  # the arena's name for it: one of HOOK_NAMES
     command: str
     timeout: int
 
@@ -152,12 +157,12 @@ def arena_command() -> list[str]:
     return [sys.executable, "-m", "mcp_arena"]
 
 
-def hook_client_command(arena: list[str]) -> list[str]:
-    """The PostToolUse hook: the `mcp-arena-hook` script beside mcp-arena, else its module run by this Python."""
-    beside = Path(arena[0]).parent / "mcp-arena-hook"
-    if len(arena) == 1 and beside.is_file():
-        return [str(beside), "post-tool-use"]
-    return [sys.executable, "-m", HOOK_CLIENT_MODULE, "post-tool-use"]
+def hook_client_command(event: str = "post-tool-use") -> list[str]:
+    """A PostToolUse(Failure) hook: the client's script run by this Python without `site` (`cli.hook_run`),
+    else (a package without that file) its module."""
+    if HOOK_RUN.is_file():
+        return [sys.executable, "-I", "-S", str(HOOK_RUN), event]
+    return [sys.executable, "-m", HOOK_CLIENT_MODULE, event]
 
 
 def server_entry(arena: list[str], home: Path | None) -> dict[str, Any]:
@@ -171,7 +176,14 @@ def hooks_of(arena: list[str], home: Path | None) -> list[Hook]:
     return [
         Hook("PreCompact", None, "pre-compact", command([*arena, "hook", "pre-compact"]), COMPACTION_TIMEOUT_SECONDS),
         Hook("SessionStart", "compact", "session-start", command([*arena, "hook", "session-start"]), COMPACTION_TIMEOUT_SECONDS),
-        Hook("PostToolUse", "*", "post-tool-use", command(hook_client_command(arena)), POST_TOOL_USE_TIMEOUT_SECONDS),
+        Hook("PostToolUse", "*", "post-tool-use", command(hook_client_command()), POST_TOOL_USE_TIMEOUT_SECONDS),
+        Hook(
+            "PostToolUseFailure",
+            "*",
+            "post-tool-use-failure",
+            command(hook_client_command("post-tool-use-failure")),
+            POST_TOOL_USE_TIMEOUT_SECONDS,
+        ),
     ]
 
 
@@ -186,10 +198,17 @@ def arena_hook(entry: Any) -> str | None:
         words = shlex.split(command) if isinstance(command, str) else []
     except ValueError:
         return None
-    runs_arena = any(Path(word).name.removesuffix(".exe") in HOOK_PROGRAMS for word in words) or any(
-        flag == "-m" and (module == "mcp_arena" or module.startswith("mcp_arena.")) for flag, module in zip(words, words[1:])
+    runs_arena = (
+        any(Path(word).name.removesuffix(".exe") in HOOK_PROGRAMS or is_hook_run(word) for word in words)
+        or any(flag == "-m" and (module == "mcp_arena" or module.startswith("mcp_arena.")) for flag, module in zip(words, words[1:]))
     )
     return next((word for word in words if word in HOOK_NAMES), None) if runs_arena else None
+
+
+def is_hook_run(word: str) -> bool:
+    """`…/mcp_arena/cli/hook_run.py`, of this install or another."""
+    path = Path(word)
+    return path.name == HOOK_RUN.name and path.parent.name == "cli" and path.parent.parent.name == "mcp_arena"
 
 
 # -- the server -------------------------------------------------------------------------------------

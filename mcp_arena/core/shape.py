@@ -53,6 +53,13 @@ class ToolOutput:
     structured: Any = None  # structured content, if any
     has_output_schema: bool = False  # whether structured content must stay (and stay valid)
     trimmable: bool = True  # False: the adapter cannot show the host a cut view (logged whole, never trimmed)
+    # The host numbers the lines it shows one after another, from this number (Claude Code's Read:
+    # `file.startLine`); None: it does not. A cut keeps the head only, so that every number the
+    # model sees is the file's own, and its marker names the omitted lines by those numbers.
+    numbered_from: int | None = None
+    # The host documents this tool itself (Claude Code's built-ins): a skill covering it is named
+    # in one line, once, instead of its whole guide (`core.skills.Pager.decide(brief=True)`).
+    brief_guides: bool = False
 
 
 @dataclass(frozen=True)
@@ -81,34 +88,46 @@ def shown_structured(output: ToolOutput, trimmed: Trim | None) -> Any:
 # --- budgets ------------------------------------------------------------------
 # Measured with `.venv/bin/python benchmarks/shape_corpus.py` on tests/fixtures/corpus:
 # 276 distinct tool results of Claude Code, SWE-agent and OpenHands sessions, in
-# o200k tokens. Each budget sits above its kind's p95, so ordinary results are
-# never touched and only the long tail is cut.
+# o200k tokens, and `benchmarks/hook_bench.py` (the Claude Code sessions through
+# the hook). A budget is what the model reads of one result before it has to ask
+# for more; what is cut stays in the log, exact, and comes back with the call the
+# marker names (`memory_search(seq=…, page=…)`, a page of PAGE_TOKENS at a time),
+# or for a file read with the host's own Read(offset=…). Output read once to find
+# a verdict or a name (commands, listings, searches, reports) gets budgets near
+# its kind's p75–p90, so a typical result passes whole and the long tail is cut;
+# a file read, which the next edit quotes from, gets the largest budget.
 #
 # command (n=75): p50 41, p90 327, p95 1,559, max 6,097 (`strings img | grep flag`).
-# 2,000 trims 4.0% of results (that one and two `pip install -e .[dev]` logs of
-# 2.1k) and keeps out 24.8% of command tokens; 3,000 would keep out 17.0%.
-# Claude Code itself cuts Bash output only at 30,000 characters (~7,500 tokens).
-COMMAND_BUDGET = 2_000
+# 1,000 (~60 lines) trims 5.3% of results and keeps out 44.4% of command tokens
+# (2,000: 4.0% / 24.8%). The tail gets 60%: the verdict (exit status, test
+# summary, the last traceback) sits at the end; the head keeps the command's
+# first words (what ran, the first error). Claude Code itself cuts Bash output
+# only at 30,000 characters (~7,500 tokens).
+COMMAND_BUDGET = 1_000
 # log: none in the corpus (`tail -f`, `docker logs`, `get_logs`); a log is
-# command output without a verdict: the command budget.
-LOG_BUDGET = 2_000
-# listing (n=43): p95 799 (`ls -l`), max 1,195 (`**/mix.exs` through a vendored
-# deps/ tree, found twice). 1,000 trims those two (4.7%, 4.6% of tokens) and
-# nothing else; 500 would trim 18.6%.
-LISTING_BUDGET = 1_000
-# web (n=26): p95 704 (WebSearch), max 855 (a curl of a CTF page); WebFetch
-# answers are already summaries. Nothing here floods, so the budget is not
-# measured: half the file budget, a page is read like a file but never quoted
-# by an edit.
-WEB_BUDGET = 4_000
+# command output without a verdict: the command budget, 70% tail (the latest lines).
+LOG_BUDGET = 1_000
+# listing (n=43): p50 53, p95 799 (`ls -l`), max 1,195 (`**/mix.exs` through a
+# vendored deps/ tree). 500 (~40 paths, ~25 grep matches) trims 18.6% of
+# listings and keeps out 28.9% of their tokens: a listing is scanned for a few
+# names, and a cut one says to narrow the pattern (or page the rest back).
+LISTING_BUDGET = 500
+# web (n=26): p50 366, p95 704, max 855. Most are WebSearch results: a JSON list
+# of links (~60% of the tokens) and then the summary that answers the query;
+# WebFetch answers are already summaries (~250). 400 with 70% tail keeps the
+# query, the first links and the summary, and cuts the rest of the link list:
+# 34.6% of web results trimmed, 23.3% of their tokens kept out.
+WEB_BUDGET = 400
 # file (n=114): p50 149, p90 1,451, p95 2,244, p99 6,081, max 7,079 (OpenHands
-# reading parser.c whole). 8,000 trims no file read of the corpus; 6,000 would
-# trim 2 reads to keep out only 2.5%. A read is what the next edit quotes: only
-# a dump larger than any read seen here is cut.
-FILE_BUDGET = 8_000
+# reading parser.c whole). 4,000 (~300–400 lines of code) trims 2.6% of reads
+# and keeps out 10.9% of file tokens (2,000: 7.9% / 23.9%; 8,000: nothing). A
+# read is what the next edit quotes; a cut Read keeps its head with the file's
+# own line numbers and says which lines follow, for a Read(offset=…).
+FILE_BUDGET = 4_000
 # other (n=18: subagent reports, decompiler output, questions): p95 = max 2,755
-# (a Task report). 4,000 leaves them all whole.
-OTHER_BUDGET = 4_000
+# (a Task report). 2,000 trims 5.6% and keeps out 14.7%: a report longer than
+# that keeps its start and its conclusion (60/40).
+OTHER_BUDGET = 2_000
 # Past stage 1 (Settings.stage1, 80% of the window) every budget halves, the
 # seeds' stage 1 "soft trim of large tool results". Halved, the corpus loses
 # 44.4% of command tokens (5.3% of results), 10.9% of file tokens (2.6%).
@@ -119,9 +138,9 @@ PRESSURE_FACTOR = 0.5
 # of one original must always be the same text.
 PAGE_TOKENS = 4_000
 # Command output and logs keep more tail than head: the verdict (test summary,
-# traceback, "Successfully installed") and the latest lines sit at the end.
-# Everything else reads top-down.
-HEAD_SHARES = {"command": 0.4, "log": 0.3}
+# traceback, "Successfully installed") and the latest lines sit at the end; so
+# does a web search's summary, after its link lists. Everything else reads top-down.
+HEAD_SHARES = {"command": 0.4, "log": 0.3, "web": 0.3}
 DEFAULT_HEAD_SHARE = 0.6
 
 
@@ -329,14 +348,19 @@ def shape(
     page_call: Mapping[str, Any],
     usage: float | None = None,
     budgets: Budgets = DEFAULT_BUDGETS,
+    numbered_from: int | None = None,
 ) -> Trim | None:
     """The trimmed text result of one call of `tool`, or None when it is left as is.
 
     `page_call` (`{"tool": "memory_search", "arguments": {"seq": …, "page": 1}}`)
-    is named in the marker; `usage` is the context's used fraction, None when unknown.
+    is named in the marker; `usage` is the context's used fraction, None when unknown;
+    `numbered_from` as in `ToolOutput`: the head only, the marker in the host's line numbers.
     """
     kind = classify(tool, arguments)
-    return trim(text, budgets.tokens_for(kind, usage), count_tokens, page_call, head_share=head_share(kind))
+    budget = budgets.tokens_for(kind, usage)
+    if numbered_from is not None:
+        return trim(text, budget, count_tokens, page_call, keep_tail=False, line_offset=numbered_from - 1)
+    return trim(text, budget, count_tokens, page_call, head_share=head_share(kind))
 
 
 def shape_structured(structured: Any, original_text: str, shown_text: str) -> Any:

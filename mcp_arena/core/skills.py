@@ -17,6 +17,14 @@ The pager decides, per tool result, which skill text rides along with it:
 - tier 3, the reminder: on a covered result once `remind_after_steps` steps have
   passed since the skill was last shown; nothing in between.
 
+A tool the host documents itself (Claude Code's Bash, Read, Grep, …, shaped by the
+PostToolUse hook) is paged briefly (`decide(..., brief=True)`): the model already
+has the host's own description of it in every request, so its skill is named in
+one line, the *pointer* (`metadata.mcp-arena-pointer`, or the description), with
+the `load_skill` call for the whole guide, once per context; after
+`reload_after_errors` consecutive failures the reminder comes instead of the whole
+guide; there are no step reminders.
+
 A *step* is one `tool_result` event in the session log (any tool, any feed). The
 pager state is a pure fold over the log, so a restarted server that replays the
 log pages exactly as before. The engine's protocol, per tool result:
@@ -52,12 +60,14 @@ log = logging.getLogger("mcp_arena.core.skills")
 SKILL_FILE = "SKILL.md"
 METADATA_COVERS = "mcp-arena-covers"
 METADATA_REMINDER = "mcp-arena-reminder"
+METADATA_POINTER = "mcp-arena-pointer"
 
 NAME_PATTERN = re.compile(r"[a-z0-9-]{1,64}")
 DEFAULT_MAX_GUIDE_BYTES = 32 * 1024
 MAX_FRONT_MATTER_BYTES = 8 * 1024
 MAX_REMINDER_CHARS = 400  # ~100 tokens at ~4 chars a token
 MAX_ONE_LINER_CHARS = 200  # ~50 tokens: the always-visible cost of one skill
+MAX_POINTER_CHARS = 160  # ~40 tokens with its load_skill call: a brief page's cost
 
 _FRONT_MATTER = re.compile(
     r"\A---[ \t]*\n(?P<yaml>.*?)^---[ \t]*(?:\n|\Z)(?P<body>.*)\Z",
@@ -67,7 +77,7 @@ _FRONT_MATTER = re.compile(
 # "fs.read_file", "fs:read_file"); covers are written against the bare tool name.
 _NAMESPACE_SEPARATORS = re.compile(r"__|[/.:]")
 
-Tier = Literal["full", "reminder"]
+Tier = Literal["full", "reminder", "pointer"]
 Reason = Literal["first-use", "errors", "steps", "requested"]
 
 
@@ -83,6 +93,11 @@ class Skill:
     covers: tuple[str, ...]  # fnmatch globs of tool names, matched case-insensitively
     source: Path  # the skill folder it was loaded from
     builtin: bool = False
+    pointer: str = ""  # the one line of a brief page; "" -> the description, shortened
+
+    @property
+    def pointer_line(self) -> str:
+        return _shorten(self.pointer or self.description, MAX_POINTER_CHARS)
 
     @property
     def one_liner(self) -> str:
@@ -238,7 +253,7 @@ def _load_skill(folder: Path, real_root: Path, *, builtin: bool, max_guide_bytes
         raise _SkipSkill(f"guide is larger than {max_guide_bytes} bytes")
     name = _valid_name(front_matter.get("name"), folder.name)
     description = _valid_description(front_matter.get("description"))
-    covers, reminder = _arena_metadata(front_matter.get("metadata"), name, description)
+    covers, reminder, pointer = _arena_metadata(front_matter.get("metadata"), name, description)
     return Skill(
         name=name,
         description=description,
@@ -247,6 +262,7 @@ def _load_skill(folder: Path, real_root: Path, *, builtin: bool, max_guide_bytes
         covers=covers,
         source=real_folder,
         builtin=builtin,
+        pointer=pointer,
     )
 
 
@@ -310,12 +326,21 @@ def _valid_description(description: object) -> str:
     return _one_line(description)
 
 
-def _arena_metadata(metadata: object, name: str, description: str) -> tuple[tuple[str, ...], str]:
+def _arena_metadata(metadata: object, name: str, description: str) -> tuple[tuple[str, ...], str, str]:
     if metadata is None:
         metadata = {}
     if not isinstance(metadata, dict):
         raise _SkipSkill("metadata is not a mapping")
-    return _covers(metadata.get(METADATA_COVERS)), _reminder(metadata.get(METADATA_REMINDER), name, description)
+    covers = _covers(metadata.get(METADATA_COVERS))
+    return covers, _reminder(metadata.get(METADATA_REMINDER), name, description), _pointer(metadata.get(METADATA_POINTER))
+
+
+def _pointer(value: object) -> str:
+    if value is None:
+        return ""
+    if not isinstance(value, str) or not value.strip():
+        raise _SkipSkill(f"metadata {METADATA_POINTER} must be a non-empty string")
+    return _shorten(value, MAX_POINTER_CHARS)
 
 
 def _covers(value: object) -> tuple[str, ...]:
@@ -438,11 +463,11 @@ class Pager:
 
     def _fold_guide(self, state: PagerState, meta: Mapping[str, Any]) -> PagerState:
         name, tier = meta.get("skill"), meta.get("tier")
-        if not isinstance(name, str) or tier not in ("full", "reminder"):
+        if not isinstance(name, str) or tier not in ("full", "reminder", "pointer"):
             log.debug("guide event without a valid skill/tier ignored: %r", meta)
             return state
         paging = replace(state.paging(name), last_shown_step=state.steps)
-        if tier == "full":
+        if tier == "full" or meta.get("reason") == "errors":  # a reload answers the failures: count anew
             paging = replace(paging, error_streak=0)
         return state._with({name: paging})
 
@@ -453,19 +478,28 @@ class Pager:
 
     # deciding
 
-    def decide(self, state: PagerState, tool: str, is_error: bool, step: int) -> list[Page]:
+    def decide(self, state: PagerState, tool: str, is_error: bool, step: int, brief: bool = False) -> list[Page]:
         """The pages to attach to the result of `tool`. `state` must already have
-        folded that result, so `step == state.steps`."""
+        folded that result, so `step == state.steps`. `brief`: the host documents
+        `tool` itself (see the module's docstring)."""
         if step != state.steps:
             raise ValueError(
                 f"decide() for step {step} got a state at step {state.steps}: fold the tool_result event first"
             )
         pages = []
         for skill in self.catalog.covering(tool):
-            page = self._page_for(skill, state.paging(skill.name), is_error, step)
+            paging = state.paging(skill.name)
+            page = self._brief_page_for(skill, paging, is_error) if brief else self._page_for(skill, paging, is_error, step)
             if page is not None:
                 pages.append(page)
         return pages
+
+    def _brief_page_for(self, skill: Skill, paging: SkillPaging, is_error: bool) -> Page | None:
+        if paging.last_shown_step is None:
+            return Page(skill.name, "pointer", skill.pointer_line, "first-use")
+        if is_error and self.reload_after_errors and paging.error_streak >= self.reload_after_errors:
+            return Page(skill.name, "reminder", skill.reminder, "errors")
+        return None
 
     def _page_for(self, skill: Skill, paging: SkillPaging, is_error: bool, step: int) -> Page | None:
         if paging.last_shown_step is None:
@@ -488,13 +522,22 @@ class Pager:
 
 
 def render(pages: Sequence[Page]) -> str:
-    """The delimited block(s) that go after a result body; "" for no pages."""
-    return "\n\n".join(f"{_opening(page)}\n{page.text}\n--- end skill: {page.skill} ---" for page in pages)
+    """The delimited block(s) that go after a result body; "" for no pages. A pointer is one line."""
+    return "\n\n".join(_pointer_line(page) if page.tier == "pointer" else _block(page) for page in pages)
+
+
+def _block(page: Page) -> str:
+    return f"{_opening(page)}\n{page.text}\n--- end skill: {page.skill} ---"
+
+
+def _pointer_line(page: Page) -> str:
+    return f'[mcp-arena skill {page.skill}: {page.text} Guide: load_skill("{page.skill}")]'
 
 
 def _opening(page: Page) -> str:
     if page.tier == "reminder":
-        return f'--- skill: {page.skill} (reminder; full guide: load_skill("{page.skill}")) ---'
+        why = ", the last calls failed" if page.reason == "errors" else ""
+        return f'--- skill: {page.skill} (reminder{why}; full guide: load_skill("{page.skill}")) ---'
     if page.reason == "errors":
         return f"--- skill: {page.skill} (guide, again: the last calls failed) ---"
     return f"--- skill: {page.skill} (guide) ---"
@@ -517,6 +560,7 @@ class SkillSizes:
     one_liner: int
     reminder: int
     guide: int
+    pointer: int = 0
 
 
 def measure(catalog: Catalog, count_tokens: Callable[[str], int]) -> dict[str, SkillSizes]:
@@ -525,6 +569,7 @@ def measure(catalog: Catalog, count_tokens: Callable[[str], int]) -> dict[str, S
             one_liner=count_tokens(skill.one_liner),
             reminder=count_tokens(render([Page(skill.name, "reminder", skill.reminder, "steps")])),
             guide=count_tokens(render([Page(skill.name, "full", skill.guide, "first-use")])),
+            pointer=count_tokens(render([Page(skill.name, "pointer", skill.pointer_line, "first-use")])),
         )
         for skill in catalog
     }

@@ -66,12 +66,16 @@ class Span:
     start_on_line: bool  # `start` is the start of a line
     end_on_line: bool  # `end` is the end of a line (newline included) or of the text
 
-    def describe(self) -> str:
-        """`lines 41–2,960 of 3,000`, with character offsets too when the span cuts a line."""
-        if self.first_line == self.last_line:
-            lines = f"line {self.first_line:,} of {self.total_lines:,}"
+    def describe(self, line_offset: int = 0) -> str:
+        """`lines 41–2,960 of 3,000`, with character offsets too when the span cuts a line. With a
+        `line_offset` (text whose first line the host shows as line 1 + offset): `lines 60–2,979`,
+        the host's numbers, without a total (the text may be a slice of a longer file)."""
+        first, last = self.first_line + line_offset, self.last_line + line_offset
+        of = f" of {self.total_lines:,}" if not line_offset else ""
+        if first == last:
+            lines = f"line {first:,}{of}"
         else:
-            lines = f"lines {self.first_line:,}–{self.last_line:,} of {self.total_lines:,}"
+            lines = f"lines {first:,}–{last:,}{of}"
         if self.start_on_line and self.end_on_line:
             return lines
         return f"{lines}, characters {self.start + 1:,}–{self.end:,} of {self.total_chars:,}"
@@ -259,9 +263,9 @@ def render_call(call: Mapping[str, Any]) -> str:
     return f"{tool}({rendered})"
 
 
-def marker_line(omitted: Omission, page_call: Mapping[str, Any]) -> str:
+def marker_line(omitted: Omission, page_call: Mapping[str, Any], line_offset: int = 0) -> str:
     return (
-        f"[… mcp-arena: omitted {omitted.describe()} ({omitted.tokens:,} tokens). "
+        f"[… mcp-arena: omitted {omitted.describe(line_offset)} ({omitted.tokens:,} tokens). "
         f"Page back verbatim: {render_call(page_call)}]"
     )
 
@@ -281,13 +285,18 @@ def trim(
     count_tokens: CountTokens,
     page_call: Mapping[str, Any],
     head_share: float = HEAD_SHARE,
+    keep_tail: bool = True,
+    line_offset: int = 0,
 ) -> Trim | None:
     """Head + marker + tail within `budget_tokens`, or None when the text fits.
 
     Also None when trimming would save fewer tokens than the marker costs
     (a text just over the budget): hiding text behind a marker must pay for it. `page_call` is the call
     that pages the omitted part back (`{"tool": …, "arguments": {…}}`), named
-    verbatim in the marker.
+    verbatim in the marker. `keep_tail=False` keeps the head only (the whole budget) and omits
+    everything after it: for a host that numbers the lines it shows one after another, where a
+    tail after the marker would be shown under the wrong line numbers; `line_offset` is then the
+    host's number of the text's first line minus 1, and the marker names lines by the host's numbers.
     """
     if budget_tokens < MIN_BUDGET_TOKENS:
         raise ValueError(f"budget_tokens must be at least {MIN_BUDGET_TOKENS}, got {budget_tokens}")
@@ -298,25 +307,32 @@ def trim(
         return None
     lines = _Lines(text)
     worst = Omission(**{**lines.span_fields(0, len(text)), "first_line": len(lines), "start_on_line": False}, tokens=tokens)
-    content = budget_tokens - count_tokens(marker_line(worst, page_call)) - 2
+    content = budget_tokens - count_tokens(marker_line(worst, page_call, line_offset)) - 2
     while True:
-        result = _trim_within(lines, tokens, max(content, 0), count_tokens, page_call, head_share)
+        result = _trim_within(lines, tokens, max(content, 0), count_tokens, page_call, head_share if keep_tail else 1.0, keep_tail, line_offset)
         if result is None or result.shown_tokens <= budget_tokens or content <= 0:
             return result
         content -= result.shown_tokens - budget_tokens  # the parts did not add up: shrink and retry
 
 
 def _trim_within(
-    lines: _Lines, tokens: int, content: int, count: CountTokens, page_call: Mapping[str, Any], head_share: float
+    lines: _Lines,
+    tokens: int,
+    content: int,
+    count: CountTokens,
+    page_call: Mapping[str, Any],
+    head_share: float,
+    keep_tail: bool = True,
+    line_offset: int = 0,
 ) -> Trim | None:
     text = lines.text
     head_end = _head_end(lines, int(content * head_share), count)
     head_tokens = count(text[:head_end])
-    tail_start = _tail_start(lines, head_end, content - head_tokens, count)
+    tail_start = _tail_start(lines, head_end, content - head_tokens, count) if keep_tail else len(text)
     if tail_start <= head_end:
         return None  # head and tail meet: nothing left to omit
     omitted = Omission(**lines.span_fields(head_end, tail_start), tokens=count(text[head_end:tail_start]))
-    marker = marker_line(omitted, page_call)
+    marker = marker_line(omitted, page_call, line_offset)
     head, tail = text[:head_end], text[tail_start:]
     shown = _assemble(head, marker, tail)
     shown_tokens = count(shown)

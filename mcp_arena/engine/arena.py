@@ -476,9 +476,12 @@ class Arena:
         meta = {shape.META_KEY: model.trim} if error is None and isinstance(model, PageResult) else None
         return Reply(text=text + guide_text, structured=structured, is_error=error is not None, session=ledger.session, meta=meta)
 
-    def _page_guides(self, ledger: Ledger, tool: str, is_error: bool, requested: str | None = None) -> tuple[list[Event], str]:
-        """The guide events the pager decides after a result of `tool` (folded), and the text they add to it."""
-        pages = self.skills.decide(ledger.pager_state, tool, is_error)
+    def _page_guides(
+        self, ledger: Ledger, tool: str, is_error: bool, requested: str | None = None, brief: bool = False
+    ) -> tuple[list[Event], str]:
+        """The guide events the pager decides after a result of `tool` (folded), and the text they add to it;
+        `brief` for a tool the host documents itself (one line naming the guide, `core.skills`)."""
+        pages = self.skills.decide(ledger.pager_state, tool, is_error, brief)
         drafts = self.skills.page_events(pages, tool)
         if requested:
             drafts.insert(0, self.skills.requested_event(requested, tool))
@@ -511,7 +514,7 @@ class Arena:
             trimmed = self._trim(ledger, output, seq)
             result = self._event(ledger, self._result_draft(output, trimmed), seq)
             self._fold(ledger, result)
-            guides, guide_text = self._page_guides(ledger, output.tool, output.is_error)
+            guides, guide_text = self._page_guides(ledger, output.tool, output.is_error, brief=output.brief_guides)
             self._commit(ledger, [*calls, result, *guides])
             if calls and not output.is_error:  # a failed write changed nothing
                 self.trail.record_extracted(ledger.session, calls, cwd=cwd)
@@ -537,7 +540,9 @@ class Arena:
             return None
         usage = dashboard.status(ledger, self.settings).usage_pct / 100
         page_call = pages.page_call(ledger.session, seq, 1)
-        return shape.shape(output.text, output.tool, output.arguments, self.count_tokens, page_call, usage, self._budgets)
+        return shape.shape(
+            output.text, output.tool, output.arguments, self.count_tokens, page_call, usage, self._budgets, output.numbered_from
+        )
 
     def _result_draft(self, output: shape.ToolOutput, trimmed: trim.Trim | None) -> EventDraft:
         """The logged result: the whole original; a trimmed one counts what the host was shown."""

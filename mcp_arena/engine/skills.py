@@ -20,9 +20,9 @@ class SkillsRuntime:
     def fold(self, state: skills.PagerState | None, event: Event) -> skills.PagerState:
         return self.pager.fold(state or skills.PagerState(), event)
 
-    def decide(self, state: skills.PagerState | None, tool: str, is_error: bool) -> list[skills.Page]:
+    def decide(self, state: skills.PagerState | None, tool: str, is_error: bool, brief: bool = False) -> list[skills.Page]:
         state = state or skills.PagerState()
-        return self.pager.decide(state, tool, is_error, state.steps)
+        return self.pager.decide(state, tool, is_error, state.steps, brief=brief)
 
     def page_events(self, pages: Sequence[skills.Page], tool: str) -> list[EventDraft]:
         """One `guide` event per page; its text is exactly what the result carries for it."""

@@ -1,4 +1,4 @@
-"""Claude Code's PostToolUse hook, the arena's side: the wire, the payload adapter, the socket listener.
+"""Claude Code's PostToolUse and PostToolUseFailure hooks, the arena's side: the wire, the payload adapter, the socket listener.
 
 `wire` is what the hook's thin client (`cli.hook_client`) and the server share:
 the socket's path, the reply's bytes, the limits; stdlib only, since the client

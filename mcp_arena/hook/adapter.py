@@ -1,4 +1,5 @@
-"""Claude Code's PostToolUse hook over the arena's result shaper: every tool's output logged, floods trimmed.
+"""Claude Code's PostToolUse and PostToolUseFailure hooks over the arena's result shaper: every tool's output
+logged, floods trimmed, failures logged as errors.
 
 One payload in, at most one JSON object out. The payload is turned into a
 `ToolOutput` (source `hook`) and passed to `Arena.shape_result`, the same call
@@ -15,17 +16,25 @@ and the threads cited; read 2026):
 - Input, on stdin: `session_id`, `transcript_path`, `cwd`, `permission_mode`,
   `hook_event_name` ("PostToolUse"), `tool_name`, `tool_input`, `tool_response`,
   `tool_use_id`. PostToolUse fires only after a tool succeeded; a failed call
-  fires `PostToolUseFailure` (`error` instead of `tool_response`), which this
-  hook leaves to the transcript feed (anthropics/claude-code#73586).
+  fires `PostToolUseFailure` with `error` (the failure message, a string) and
+  `is_interrupt` instead of `tool_response`. The error is logged as the call's
+  failed result (exact tokens, searchable) and counts toward the pager's error
+  reloads; the host shows the error itself and takes only `additionalContext`
+  back (`{"hookSpecificOutput": {"hookEventName": "PostToolUseFailure",
+  "additionalContext": …}}`), so a failure is never cut.
 - `tool_response` has the tool's own shape, as the transcript's `toolUseResult`
   keeps it (tests/fixtures/corpus/claude-code): Bash `{stdout, stderr,
   interrupted, isImage, noOutputExpected[, backgroundTaskId]}`, and past ~30 KB
   of output the start only, with the whole in `persistedOutputPath`; Read
   `{type: "text", file: {filePath, content, numLines, startLine, totalLines}}`
-  (the model sees `content` with line numbers added); Glob `{filenames,
+  (the model sees `content` as `cat -n` does: `%6d→line`, numbered from
+  `startLine` one line after another); Glob `{filenames,
   durationMs, numFiles, truncated}`; Grep `{mode, filenames, numFiles[, content,
   numLines]}`; WebFetch `{bytes, code, codeText, result, durationMs, url}`;
-  WebSearch `{query, results: [link lists and summaries], durationSeconds}`;
+  WebSearch `{query, results: [{tool_use_id, content: [{title, url}]} link
+  lists and summary strings], durationSeconds}`, which the model reads as
+  `Web search results for query: "…"`, then `Links: [<compact JSON>]` per list
+  and each summary, a blank line apart;
   Task `{content: [text blocks], …}`; Write `{type, filePath, content,
   structuredPatch, originalFile}`; Edit `{filePath, oldString, newString,
   structuredPatch, …}`; an MCP tool a list of content blocks.
@@ -49,11 +58,17 @@ invented): only the one text field changes. A shape with no text field
 trimmed (`ToolOutput.trimmable`), since the host could not be shown the cut.
 Guides go in `additionalContext`, not into the replacement: that works for
 every tool, the ones without a text field included, and leaves the output
-itself unchanged when only a guide is due. A cut Read: the host numbers the
-replacement's lines one after another, so the tail's numbers run on from the
-marker line, which names the omitted line range (a read is cut only past the
-8,000-token file budget, which no read of the corpus reaches). A cut Glob or
-Grep file list keeps the marker as one list entry and `numFiles` as it was.
+itself unchanged when only a guide is due. Claude Code documents its own tools
+in every request, so a skill covering one is paged briefly (one line naming
+`load_skill`, once; `core.skills`); an MCP tool gets the whole guide. A cut
+Read keeps the head only (`ToolOutput.numbered_from`): the host numbers the
+replacement's lines one after another from `startLine`, so every kept line
+shows its own number and the marker, as the next line, names the omitted
+range; a tail after it would be shown under wrong numbers. A cut Glob or Grep
+file list keeps the marker as one list entry and `numFiles` as it was. A cut
+WebSearch goes back as one summary string in `results` (a shape the host's
+results take), which the host prints after the same query line: the head
+keeps the first links, the tail the summary.
 
 Never shaped: the arena's own tools (`mcp__<server>__memory_search`, …; they
 log themselves) and every tool of the arena's own server (a proxied upstream
@@ -83,6 +98,8 @@ if TYPE_CHECKING:
     from mcp_arena.engine.arena import Arena
 
 EVENT_NAME = "PostToolUse"
+FAILURE_EVENT = "PostToolUseFailure"
+EVENTS = (EVENT_NAME, FAILURE_EVENT)
 SOURCE = "hook"
 # Server names under which the arena itself is registered in Claude Code: all their tools
 # are the arena's own or proxied by it, and both are logged by the server already.
@@ -104,17 +121,19 @@ class View:
     text: str
     rebuild: Callable[[str], Any] | None = None  # None: the host cannot be given a cut view of it
     is_error: bool = False
+    numbered_from: int | None = None  # the host numbers the lines of `text` one after another from this (Read)
 
 
 @dataclass(frozen=True)
 class HookCall:
-    """One PostToolUse payload, read: the session, where it ran, the output to shape and its view."""
+    """One PostToolUse(Failure) payload, read: the session, where it ran, the output to shape and its view."""
 
     session: str
     cwd: str | None
     output: ToolOutput
     view: View
     is_mcp: bool
+    event: str = EVENT_NAME
 
 
 # -- reading the payload -------------------------------------------------------------------------
@@ -136,21 +155,21 @@ def parse_payload(raw: bytes) -> dict[str, Any]:
 def read_call(payload: Mapping[str, Any]) -> HookCall | None:
     """The call to shape; None when it must not be shaped (the arena's own tools). Raises BadInput."""
     event = payload.get("hook_event_name", EVENT_NAME)
-    if event != EVENT_NAME:
-        raise BadInput(f"this hook handles {EVENT_NAME}, not {event!r}")
+    if event not in EVENTS:
+        raise BadInput(f"this hook handles {' and '.join(EVENTS)}, not {event!r}")
     session, tool = payload.get("session_id"), payload.get("tool_name")
     if not isinstance(session, str) or not session:
         raise BadInput("no session_id in the input")
     if not isinstance(tool, str) or not tool:
         raise BadInput("no tool_name in the input")
-    if "tool_response" not in payload:
-        raise BadInput("no tool_response in the input")
+    response = None if event == FAILURE_EVENT else _response(payload)
     if is_arena_tool(tool):
         return None
+    view = failure_view(payload) if event == FAILURE_EVENT else view_of(response)
     arguments = payload.get("tool_input")
     arguments = arguments if isinstance(arguments, dict) else ({} if arguments is None else {"input": arguments})
-    view = view_of(payload["tool_response"])
     call_id = payload.get("tool_use_id")
+    is_mcp = tool.startswith("mcp__")
     output = ToolOutput(
         tool=tool,
         arguments=arguments,
@@ -159,9 +178,28 @@ def read_call(payload: Mapping[str, Any]) -> HookCall | None:
         source=SOURCE,
         call_id=call_id if isinstance(call_id, str) else "",
         trimmable=view.rebuild is not None,
+        numbered_from=view.numbered_from,
+        brief_guides=not is_mcp,  # the host documents its own tools in every request
     )
     cwd = payload.get("cwd")
-    return HookCall(session, cwd if isinstance(cwd, str) and cwd else None, output, view, tool.startswith("mcp__"))
+    return HookCall(session, cwd if isinstance(cwd, str) and cwd else None, output, view, is_mcp, event)
+
+
+def _response(payload: Mapping[str, Any]) -> Any:
+    if "tool_response" not in payload:
+        raise BadInput("no tool_response in the input")
+    return payload["tool_response"]
+
+
+def failure_view(payload: Mapping[str, Any]) -> View:
+    """PostToolUseFailure: the failure message as the call's failed result; never cut (the host shows its own)."""
+    error = payload.get("error", payload.get("error_message"))
+    if error is None:
+        raise BadInput("no error in the PostToolUseFailure input")
+    text = error if isinstance(error, str) else json.dumps(error, ensure_ascii=False, sort_keys=True)
+    if payload.get("is_interrupt") is True and not text:
+        text = "interrupted"
+    return View(text, is_error=True)
 
 
 def is_arena_tool(tool: str) -> bool:
@@ -234,9 +272,12 @@ def _is_file_read(r: Mapping[str, Any]) -> bool:
 
 
 def _file_read_view(r: Mapping[str, Any]) -> View:
-    """Read: the file's text (the host numbers its lines); the replacement changes `file.content` only."""
+    """Read: the file's text (the host numbers its lines from `startLine`); the replacement changes
+    `file.content` only, and a cut keeps the head only, so each kept line keeps its number."""
     file = r["file"]
-    return View(file["content"], lambda shown: {**r, "file": {**file, "content": shown}})
+    start = file.get("startLine")
+    first = start if isinstance(start, int) and not isinstance(start, bool) and start >= 1 else 1
+    return View(file["content"], lambda shown: {**r, "file": {**file, "content": shown}}, numbered_from=first)
 
 
 def _has_blocks(r: Mapping[str, Any]) -> bool:
@@ -263,11 +304,20 @@ def _has_results(r: Mapping[str, Any]) -> bool:
 
 
 def _results_view(r: Mapping[str, Any]) -> View:
-    """WebSearch: its summaries and link lists, as the host lists them; the host renders them itself, so nothing is cut."""
-    parts = [item if isinstance(item, str) else json.dumps(item.get("content", item) if isinstance(item, dict) else item, ensure_ascii=False)
-             for item in r["results"]]
-    query = f"Web search results for query: {r['query']}" if isinstance(r.get("query"), str) else ""
-    return View("\n\n".join(part for part in (query, *parts) if part), is_error=_flagged(r))
+    """WebSearch: the query line, link lists and summaries as the host writes them for the model; a cut
+    view goes back as one summary string in `results`, which the host prints after the same query line."""
+    header = f'Web search results for query: "{r["query"]}"\n\n' if isinstance(r.get("query"), str) else ""
+    body = "\n\n".join(part for part in map(_search_result_text, r["results"]) if part)
+    return View(header + body, lambda shown: {**r, "results": [shown.removeprefix(header)]}, is_error=_flagged(r))
+
+
+def _search_result_text(item: Any) -> str:
+    if isinstance(item, str):
+        return item
+    links = item.get("content") if isinstance(item, dict) else None
+    if isinstance(links, list):
+        return "Links: " + json.dumps(links, ensure_ascii=False, separators=(",", ":"))
+    return json.dumps(item, ensure_ascii=False, separators=(",", ":"))
 
 
 def _has_filenames(r: Mapping[str, Any]) -> bool:
@@ -322,7 +372,7 @@ def shape(arena: Arena, call: HookCall) -> str:
 
 def hook_output(shaped: Shaped, call: HookCall) -> dict[str, Any] | None:
     """`hookSpecificOutput` with the replacement (when trimmed) and the guide (when due); None when neither."""
-    specific: dict[str, Any] = {"hookEventName": EVENT_NAME}
+    specific: dict[str, Any] = {"hookEventName": call.event}
     if shaped.trimmed and call.view.rebuild is not None:
         replacement = call.view.rebuild(shaped.text)
         specific["updatedToolOutput"] = replacement

@@ -169,6 +169,15 @@ def test_snippet_is_centred_on_the_match_and_bounded():
     assert head.startswith("filler") and head.endswith("…")
 
 
+def test_a_snippet_narrowed_for_dense_text_still_holds_the_rare_term():
+    """Paths cost more tokens per character than prose: the window shrinks, and must keep the match."""
+    lines = [f"/home/dev/project/deps/package_{n}/mix.exs" for n in range(120)]
+    lines[70] = "/home/dev/project/deps/open_api_spex/mix.exs"
+    dense = lambda s: len(s) // 2 + 1  # noqa: E731 - two characters a token, as paths tokenize
+    snippet = make_snippet("\n".join(lines), query_terms("open_api_spex mix.exs"), 60, dense)
+    assert "open_api_spex" in snippet and dense(snippet) <= 60
+
+
 # -- retrieval --------------------------------------------------------------------------------
 
 

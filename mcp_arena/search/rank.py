@@ -116,8 +116,9 @@ def make_snippet(text: str, terms: Sequence[str], max_tokens: int, count_tokens:
     if count_tokens(flat) <= max_tokens:
         return flat
     width = max(16, max_tokens * CHARS_PER_TOKEN)
-    centre = _best_centre(flat.lower(), terms, width)
+    lower = flat.lower()
     for _ in range(12):
+        centre = _best_centre(lower, terms, width)  # again at each width: the terms a narrower window can hold
         if centre is None:
             start = 0
         else:

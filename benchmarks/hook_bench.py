@@ -50,6 +50,7 @@ import anyio
 
 from mcp_arena.core import shape
 from mcp_arena.core.tokens import TokenCounter
+from mcp_arena.feeds import claude_code
 from mcp_arena.feeds.formats import read_sessions
 from mcp_arena.hook import wire
 
@@ -71,23 +72,15 @@ _VALUE = re.compile(r"\b\d[\d.,:]{2,}\d\b|\b[0-9a-f]{7,}\b")
 def claude_code_payloads(corpus: Path) -> Iterator[dict[str, Any]]:
     """Every tool call of the Claude Code transcripts, in order: PostToolUse, or PostToolUseFailure for a failed one."""
     for path in sorted((corpus / "claude-code").glob("*.jsonl")):
-        uses: dict[str, dict[str, Any]] = {}
-        for line in path.read_text().splitlines():
-            record = json.loads(line)
-            blocks = (record.get("message") or {}).get("content")
-            for block in blocks if isinstance(blocks, list) else []:
-                if block.get("type") == "tool_use":
-                    uses[block["id"]] = block
-                elif block.get("type") == "tool_result" and block["tool_use_id"] in uses:
-                    use = uses[block["tool_use_id"]]
-                    cwd = record.get("cwd") or "/"
-                    if block.get("is_error"):
-                        yield failure_payload(record["sessionId"], use["name"], use["input"], _block_text(block), use["id"], cwd)
-                        continue
-                    response = record.get("toolUseResult")
-                    if not isinstance(response, dict | list):
-                        response = block.get("content")
-                    yield payload(record["sessionId"], use["name"], use["input"], response, use["id"], cwd)
+        for record, block, use in claude_code.tool_calls(path):
+            cwd = record.get("cwd") or "/"
+            if block.get("is_error"):
+                yield failure_payload(record["sessionId"], use["name"], use["input"], _block_text(block), use["id"], cwd)
+                continue
+            response = record.get("toolUseResult")
+            if not isinstance(response, dict | list):
+                response = block.get("content")
+            yield payload(record["sessionId"], use["name"], use["input"], response, use["id"], cwd)
 
 
 def _block_text(block: dict[str, Any]) -> str:

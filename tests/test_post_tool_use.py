@@ -29,6 +29,7 @@ from mcp_arena import Settings, build_server
 from mcp_arena.core.tokens import TokenCounter
 from mcp_arena.engine.arena import Arena
 from mcp_arena.engine.store import Store
+from mcp_arena.feeds import claude_code
 from mcp_arena.hook import wire
 from mcp_arena.hook.listener import HookListener
 from tests.helpers import CORPUS, ok, text_of
@@ -57,16 +58,9 @@ def assert_pointer(context: str, skill: str) -> None:
 def corpus_calls() -> Iterator[dict[str, Any]]:
     """Every successful tool call of the Claude Code transcripts as a PostToolUse payload (session and ids as recorded)."""
     for path in sorted(CLAUDE_CODE.glob("*.jsonl")):
-        uses: dict[str, dict[str, Any]] = {}
-        for line in path.read_text().splitlines():
-            record = json.loads(line)
-            blocks = (record.get("message") or {}).get("content")
-            for block in blocks if isinstance(blocks, list) else []:
-                if block.get("type") == "tool_use":
-                    uses[block["id"]] = block
-                elif block.get("type") == "tool_result" and not block.get("is_error") and block["tool_use_id"] in uses:
-                    use = uses[block["tool_use_id"]]
-                    yield payload(use["name"], use["input"], response_of(record, block), use["id"], record.get("cwd") or "/", record["sessionId"])
+        for record, block, use in claude_code.tool_calls(path):
+            if not block.get("is_error"):
+                yield payload(use["name"], use["input"], response_of(record, block), use["id"], record.get("cwd") or "/", record["sessionId"])
 
 
 def response_of(record: dict[str, Any], block: dict[str, Any]) -> Any:
@@ -104,17 +98,10 @@ def failure(tool: str, tool_input: Any, error: str, tool_use_id: str, session: s
 def corpus_failures() -> Iterator[tuple[dict[str, Any], str]]:
     """The transcripts' failed calls as PostToolUseFailure payloads, with the text the transcript shows the model."""
     for path in sorted(CLAUDE_CODE.glob("*.jsonl")):
-        uses: dict[str, dict[str, Any]] = {}
-        for line in path.read_text().splitlines():
-            record = json.loads(line)
-            blocks = (record.get("message") or {}).get("content")
-            for block in blocks if isinstance(blocks, list) else []:
-                if block.get("type") == "tool_use":
-                    uses[block["id"]] = block
-                elif block.get("type") == "tool_result" and block.get("is_error") and block["tool_use_id"] in uses:
-                    use = uses[block["tool_use_id"]]
-                    shown = block["content"] if isinstance(block["content"], str) else json.dumps(block["content"])
-                    yield failure(use["name"], use["input"], shown, use["id"], session=record["sessionId"]), shown
+        for record, block, use in claude_code.tool_calls(path):
+            if block.get("is_error"):
+                shown = block["content"] if isinstance(block["content"], str) else json.dumps(block["content"])
+                yield failure(use["name"], use["input"], shown, use["id"], session=record["sessionId"]), shown
 
 
 def host_numbered(content: str, start_line: int) -> str:

@@ -343,6 +343,20 @@ def iter_lines(path: str | Path) -> Iterator[dict[str, Any]]:
                 yield record
 
 
+def tool_calls(path: str | Path) -> Iterator[tuple[dict[str, Any], dict[str, Any], dict[str, Any]]]:
+    """(the line, its `tool_result` block, the `tool_use` block it answers) for every answered tool call, in order."""
+    uses: dict[str, dict[str, Any]] = {}
+    for record in iter_lines(path):
+        blocks = dict_field(record, "message").get("content")
+        for block in blocks if isinstance(blocks, list) else []:
+            if not isinstance(block, dict):
+                continue
+            if block.get("type") == "tool_use":
+                uses[block.get("id", "")] = block
+            elif block.get("type") == "tool_result" and block.get("tool_use_id") in uses:
+                yield record, block, uses[block["tool_use_id"]]
+
+
 def read_transcript(path: str | Path, source: str = "import") -> Iterator[EventDraft]:
     """Events of a whole Claude Code transcript file, streamed."""
     return parse_lines(iter_lines(path), source=source)

@@ -50,6 +50,9 @@ class Settings(BaseSettings):
     reload_after_errors: int = Field(2, ge=1, description="consecutive errors that re-attach a full guide")
 
     semantic: bool = Field(True, description="semantic (vector) layer of memory_search")
+    embedding_worker: bool = Field(True, description="one embedding model for all servers of this user: a worker process")
+    embedding_idle_seconds: float = Field(300.0, ge=1, le=86_400, description="the embedding worker exits after this long unused")
+    embedding_socket_dir: str = Field("", description="the worker's private folder; default $XDG_RUNTIME_DIR/mcp-arena, else /tmp/mcp-arena-<uid>")
     search_max_tokens: int = Field(1_500, ge=100, description="token budget of one memory_search result")
     optimize_every: int = Field(1_000, ge=10, description="appended rows between LanceDB compactions")
     keep_versions_seconds: float = Field(3_600.0, ge=0, description="LanceDB versions older than this are cleaned")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import functools
 import logging
 import threading
 from collections.abc import Callable, Iterable, Sequence
@@ -21,15 +20,19 @@ if TYPE_CHECKING:  # imported on first use: the model and the index load only wh
 
 logger = logging.getLogger(__name__)
 
-@functools.lru_cache(maxsize=1)
-def shared_embedder() -> Embedder:
-    """One embedding model per process, however many arenas it opens (eval opens one per session).
+def shared_embedder(settings: Settings | None = None) -> Embedder:
+    """One embedding model per user, however many servers and arenas (eval opens one per session):
+    the user's embedding worker (`search/embed_client.py`), or one in this process when the
+    worker is off (`embedding_worker`) or unavailable. One per process and set of options.
 
     One ONNX thread: measured as fast as two for these batch sizes (178 vs 156–182 events/s),
     and it leaves the other core to tool calls while the background worker embeds."""
-    from mcp_arena.search.embedder import Embedder
+    from mcp_arena.search.embed_client import WorkerOptions, process_embedder
 
-    return Embedder(threads=1)
+    chosen = settings if settings is not None else Settings()
+    if not chosen.embedding_worker:
+        return process_embedder(None)
+    return process_embedder(WorkerOptions(socket_dir=chosen.embedding_socket_dir, idle_seconds=chosen.embedding_idle_seconds))
 
 
 # The arena's own pages: recall results quote other events, and skill guides (attached, or
@@ -73,7 +76,7 @@ class SearchRuntime:
                 self._index = SearchIndex(
                     recall_tables(self.store, semantic=self.settings.semantic),
                     semantic=self.settings.semantic,
-                    embedder=shared_embedder() if self.settings.semantic else None,
+                    embedder=shared_embedder(self.settings) if self.settings.semantic else None,
                     count_tokens=self.count_tokens,
                     embeds=worth_a_vector,
                 )

@@ -45,6 +45,8 @@ def test_smoke_bench_writes_every_section(home, tmp_path, capsys):
     assert report["ingestion"]["events_per_s"] > 0 and report["embedding"]["events"] == 50
     assert report["cold_start"]["initialize_s"] < report["cold_start"]["first_memory_search_s"]
     assert 0 < report["surface"]["total_tokens"] < 5_000
+    buried = report["buried"][0]  # smoke: 3 facts in 2k-3k-token results, found by two of their words
+    assert buried["facts"] == 3 and buried["keyword_recall"] == 1.0 and buried["paraphrase_recall"] is not None
     assert [t["key"] for t in report["targets"]] == [key for key, *_ in TARGETS]
     markdown = (tmp_path / "bench.md").read_text()
     assert "## Targets" in markdown and "## Targets" in capsys.readouterr().out

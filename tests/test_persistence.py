@@ -104,11 +104,11 @@ def test_a_new_store_records_the_current_schema_version_once(tmp_path: Path):
 
     uri = str(tmp_path / "arena.lancedb")
     store = store_module.Store(uri, tmp_path / "locks")
-    assert store.schema_version() == store_module.SCHEMA_VERSION == 1
+    assert store.schema_version() == store_module.SCHEMA_VERSION == 2
     assert set(store_module.SCHEMAS) <= set(store.db.list_tables().tables)  # the search's vectors table too
     assert set(store.tables) == set(store_module.SCHEMAS)
     store_module.Store(uri, tmp_path / "locks")  # a second open: nothing to migrate
-    assert _recorded_versions(uri) == [1]
+    assert _recorded_versions(uri) == [1, 2]
 
 
 def test_a_store_from_before_schema_versions_is_migrated_on_open(tmp_path: Path):
@@ -123,8 +123,9 @@ def test_a_store_from_before_schema_versions_is_migrated_on_open(tmp_path: Path)
         [{"session": "s", "name": "kept", "seq": 0, "note": "", "origin": "agent", "ts": 1.0}]
     )
     store = store_module.Store(uri, tmp_path / "locks")
-    assert store.schema_version() == 1
+    assert store.schema_version() == store_module.SCHEMA_VERSION
     assert {"vectors", "feed_state", "sessions", "migrations"} <= set(store.db.list_tables().tables)
+    assert "chunk" in store.tables["vectors"].schema.names
     assert [row["name"] for row in store.rows("tags", "s")] == ["kept"]
 
 
@@ -132,16 +133,16 @@ def test_migration_steps_run_in_order_from_the_recorded_version(tmp_path: Path, 
     from mcp_arena.engine import store as store_module
 
     uri = str(tmp_path / "arena.lancedb")
-    store_module.Store(uri, tmp_path / "locks")  # at version 1
+    store_module.Store(uri, tmp_path / "locks")  # at version 2
     ran: list[int] = []
-    steps = (*store_module.STEPS, (2, "second", lambda store: ran.append(2)), (3, "third", lambda store: ran.append(3)))
+    steps = (*store_module.STEPS, (3, "third", lambda store: ran.append(3)), (4, "fourth", lambda store: ran.append(4)))
     monkeypatch.setattr(store_module, "STEPS", steps)
-    monkeypatch.setattr(store_module, "SCHEMA_VERSION", 3)
-    assert store_module.Store(uri, tmp_path / "locks").schema_version() == 3
-    assert ran == [2, 3]
+    monkeypatch.setattr(store_module, "SCHEMA_VERSION", 4)
+    assert store_module.Store(uri, tmp_path / "locks").schema_version() == 4
+    assert ran == [3, 4]
     store_module.Store(uri, tmp_path / "locks")
-    assert ran == [2, 3]  # each step once
-    assert _recorded_versions(uri) == [1, 2, 3]
+    assert ran == [3, 4]  # each step once
+    assert _recorded_versions(uri) == [1, 2, 3, 4]
 
 
 def test_vector_appends_bring_the_vectors_table_due_on_the_store_schedule(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):

@@ -55,6 +55,7 @@ def recall_tables(store: Store, *, semantic: bool) -> RecallTables:
         consistent_reads=True,  # the store's connection reads the latest version every time
         build_fulltext_index=store.build_fulltext_index,
         vectors_added=store.vectors_added,
+        maintain_vectors=lambda: store.maintain_in_background(["vectors"]),
     )
 
 

@@ -147,10 +147,11 @@ VECTORS = pa.schema(
     [
         ("session", pa.string()),
         ("seq", pa.int64()),
+        ("chunk", pa.int32()),  # 0: the whole event; 1..n: the n-th window of a long one (search/chunks.py)
         ("kind", pa.string()),
         ("tool", pa.string()),
         ("vector", pa.list_(pa.float32(), DIMENSION)),
-        ("text", pa.string()),  # the event's text (clipped), so a vector hit needs no second read
+        ("text", pa.string()),  # the chunk's text (clipped), so a vector hit needs no second read
     ]
 )
 MIGRATIONS = pa.schema(
@@ -204,9 +205,27 @@ def _create_missing_tables(store: Store) -> None:
             store.tables[name] = open_table(store.db, name, schema)
 
 
+def _add_vector_chunks(store: Store) -> None:
+    """The vectors' chunk column; every row written before it covered a whole event: chunk 0.
+    Idempotent: a table made with the column, or given it by another process meanwhile, is left as it is."""
+    table = store.tables["vectors"]
+    if "chunk" in table.schema.names:
+        return
+    try:
+        table.add_columns({"chunk": "CAST(0 AS INT)"})
+    except Exception:
+        if "chunk" not in store.db.open_table("vectors").schema.names:
+            raise
+        log.info("the vectors' chunk column was added by another process")
+
+
 # Ordered steps, each bringing a store to the schema version it names. Version 1: the tables
-# above; stores from before versions were recorded (version 0) hold some of them.
-STEPS: tuple[tuple[int, str, Callable[[Store], None]], ...] = ((1, "create missing tables", _create_missing_tables),)
+# above; stores from before versions were recorded (version 0) hold some of them. Version 2:
+# vectors per chunk of an event.
+STEPS: tuple[tuple[int, str, Callable[[Store], None]], ...] = (
+    (1, "create missing tables", _create_missing_tables),
+    (2, "vectors per chunk", _add_vector_chunks),
+)
 SCHEMA_VERSION = STEPS[-1][0]
 
 
@@ -593,7 +612,7 @@ class Store:
         return build_fulltext_index(self.tables["events"])
 
     def _ensure_indexes(self, name: str) -> None:
-        from lancedb.index import Bitmap, BTree, IvfFlat
+        from lancedb.index import FTS, Bitmap, BTree, IvfFlat
 
         table = self.tables[name]
         rows = table.count_rows()
@@ -606,6 +625,8 @@ class Store:
             table.create_index("seq", config=BTree())
         if name == "events" and ("text",) not in existing:
             build_fulltext_index(table)
+        if name == "vectors" and ("text",) not in existing and {"text", "chunk"} <= set(table.schema.names):
+            table.create_index("text", config=FTS(), replace=False)  # BM25 over long events' windows (search/index.py)
         if name == "vectors" and ("vector",) not in existing and rows >= self.vector_index_min_rows:
             partitions = max(2, min(256, rows // 2000))
             table.create_index("vector", config=IvfFlat(distance_type="dot", num_partitions=partitions))

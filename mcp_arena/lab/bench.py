@@ -94,10 +94,13 @@ TARGETS: tuple[tuple[str, str, float | str, str], ...] = (
     ("status_growth", "context_status p95 growth smallest→largest size (×)", 1.5, "<="),
     ("tag_growth", "tag p95 growth smallest→largest size (×)", 1.5, "<="),
     ("search_p95_ms", "memory_search p95 at the largest size (ms)", 60.0, "<="),
+    ("server_rss_mb", "peak RSS of a server process, largest over the sizes (MB; the embedding worker apart)", 350.0, "<="),
     ("ingest_eps", "ingestion into the log (events/s)", 5_000.0, ">="),
     ("embed_eps", "embedding catch-up (events/s)", 300.0, ">="),
     ("initialize_s", "process start → initialize answered (s)", 1.0, "<="),
     ("first_call_s", "process start → first tool call answered (context_status, s)", 1.0, "<="),
+    ("buried_recall", "paraphrase recall@5 of facts buried in 2k–20k-token results (lowest over sizes ≥ 10k)", 0.9, ">="),
+    ("buried_keyword_recall", "keyword recall@5 of the same facts (lowest over sizes ≥ 10k)", 1.0, ">="),
     ("surface_tokens", "always-visible surface (tokens)", 1_500.0, "<="),
     ("tag_tokens", "tag result at the largest size (tokens, guides aside)", 100.0, "<="),
     ("record_tokens", "artifact_index record result at the largest size (tokens, guides aside)", 100.0, "<="),
@@ -282,6 +285,7 @@ def fill_vectors(home: Path, sizes: tuple[int, ...]) -> dict[str, Any]:
                         "seq": part["seq"],
                         "kind": part["kind"],
                         "tool": part["tool"],
+                        "chunk": pa.array([0] * part.num_rows, type=pa.int32()),  # whole events: the workload's are short
                         "vector": pa.FixedSizeListArray.from_arrays(flat, DIMENSION),
                         "text": pa.array([text[:VECTOR_TEXT_CHARS] for text in part["text"].to_pylist()]),
                     },
@@ -387,6 +391,7 @@ async def latency_for(home: Path, size: int, iterations: int, think_ms: int = 0)
                 samples[label].append(elapsed)
         squash, squashed = await squash_round_trips(client, max(3, iterations // 10))
         rss = peak_rss_mb(pid)
+        worker = embedding_worker_rss()
     echo_floor, protocol = summary_of(samples[ECHO]), summary_of(samples[PROTOCOL])
     tools = {name: summary_of(samples[name]) for name in OPERATIONS}
     floor = tools[FLOOR_TOOL]
@@ -408,6 +413,7 @@ async def latency_for(home: Path, size: int, iterations: int, think_ms: int = 0)
         "first_call_ms": {k: round(v, 1) for k, v in first.items()},
         "squash_small_range": squash,
         "server_peak_rss_mb": rss,
+        "embedding_worker": worker,
     }
 
 
@@ -493,12 +499,31 @@ def server_pid() -> int | None:
     return None
 
 
-def peak_rss_mb(pid: int | None) -> float | None:
+def embedding_worker_rss() -> dict[str, Any] | None:
+    """The embedding worker the servers share (this user's: it may have served others before the bench):
+    pid, peak and current RSS in MB; None when no worker answers (semantic layer or worker off)."""
+    from mcp_arena.config import Settings
+    from mcp_arena.search.embed_client import worker_status
+
+    status = worker_status(Settings().embedding_socket_dir)
+    if status is None:
+        return None
+    pid = int(status["pid"])
+    return {"pid": pid, "peak_rss_mb": peak_rss_mb(pid), "rss_mb": peak_rss_mb(pid, "VmRSS:")}
+
+
+def worker_rss_text(row: dict[str, Any]) -> str:
+    worker = row.get("embedding_worker")
+    return f"{row['events']:,} events: {worker['peak_rss_mb']} MB (now {worker['rss_mb']} MB)" if worker else f"{row['events']:,} events: none"
+
+
+def peak_rss_mb(pid: int | None, field: str = "VmHWM:") -> float | None:
+    """A process's peak RSS in MB (or `field` of /proc/<pid>/status, such as "VmRSS:")."""
     if pid is None:
         return None
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
+            if line.startswith(field):
                 return round(int(line.split()[1]) / 1024, 1)
     except OSError:
         return None
@@ -509,7 +534,7 @@ async def cold_start(home: Path, size: int, runs: int) -> dict[str, Any]:
     """Process start → initialize answered, → the first tool call answered (context_status: the ledger rebuilt
     from the log), then → the first memory_search answered (model load included); the echo server's first call beside them."""
 
-    initialize, first_call, first_search, echo_first = [], [], [], []
+    initialize, first_call, first_search, echo_first, peaks = [], [], [], [], []
     for _ in range(runs):
         started = time.perf_counter()
         async with connect(server_params(home, session_name(size))) as client:
@@ -518,6 +543,7 @@ async def cold_start(home: Path, size: int, runs: int) -> dict[str, Any]:
             first_call.append(time.perf_counter() - started)
             _checked("memory_search", await client.call_tool("memory_search", {"query": QUERIES[0]}))
             first_search.append(time.perf_counter() - started)
+            peaks.append(peak_rss_mb(server_pid()))
         started = time.perf_counter()
         async with connect(echo_params()) as echo:
             await _echo(echo)
@@ -531,6 +557,7 @@ async def cold_start(home: Path, size: int, runs: int) -> dict[str, Any]:
         "echo_first_call_s": round(statistics.median(echo_first), 3),
         "all_initialize_s": [round(v, 3) for v in initialize],
         "all_first_call_s": [round(v, 3) for v in first_call],
+        "server_peak_rss_mb": peaks,  # each fresh server after its first memory_search
     }
 
 
@@ -620,7 +647,9 @@ def incremental_vs_full(home: Path, size: int, range_events: int) -> dict[str, A
 # -- the run ---------------------------------------------------------------------------------------
 
 
-def run_bench(home: Path, sizes: tuple[int, ...], *, iterations: int, smoke: bool, think_ms: int = 0) -> dict[str, Any]:
+def run_bench(
+    home: Path, sizes: tuple[int, ...], *, iterations: int, smoke: bool, think_ms: int = 0, buried_home: Path | None = None
+) -> dict[str, Any]:
     import anyio
 
     report: dict[str, Any] = {
@@ -641,6 +670,7 @@ def run_bench(home: Path, sizes: tuple[int, ...], *, iterations: int, smoke: boo
     report["summary_update"] = incremental_vs_full(home, max(sizes), 100 if smoke else 500)
     report["cold_start"] = anyio.run(cold_start, home, max(sizes), 1 if smoke else 3)
     report["surface"] = anyio.run(surface, home)
+    report["buried"] = buried_recall(buried_home or home / "buried", sizes, smoke)
     report["targets"] = targets(report)
     return report
 
@@ -667,6 +697,7 @@ def headline(report: dict[str, Any]) -> dict[str, float | None]:
         "status_growth": growth("context_status"),
         "tag_growth": growth("tag"),
         "search_p95_ms": large["memory_search"]["p95_ms"],
+        "server_rss_mb": max((r["server_peak_rss_mb"] for r in latency if r["server_peak_rss_mb"] is not None), default=None),
         "ingest_eps": report["ingestion"]["events_per_s"],
         "embed_eps": report["embedding"]["events_per_s"],
         "initialize_s": report["cold_start"]["initialize_s"],
@@ -677,6 +708,8 @@ def headline(report: dict[str, Any]) -> dict[str, float | None]:
         "status_tokens": tokens["context_status"]["body_max"],
         "listing_tokens": max(tokens["artifact_index"]["body_max"], tokens["artifact_index trail"]["body_max"]),
         "catalog_tokens": tokens["load_skill"]["body_max"],
+        "buried_recall": min((r["paraphrase_recall"] for r in report["buried"]), default=None),
+        "buried_keyword_recall": min((r["keyword_recall"] for r in report["buried"]), default=None),
     }
 
 
@@ -689,6 +722,28 @@ def targets(report: dict[str, Any]) -> list[dict[str, Any]]:
         met = value is not None and (value <= goal if comparison == "<=" else value >= goal)
         rows.append({"key": key, "label": label, "target": f"{comparison} {goal:g}", "measured": value, "met": met})
     return rows
+
+
+def buried_recall(home: Path, sizes: tuple[int, ...], smoke: bool) -> list[dict[str, Any]]:
+    """Facts buried in long results, asked for in other words and by keywords (`lab/buried.py`): at the
+    sizes from 10,000 events up (smoke: its size, 3 facts in 2k–3k-token results), in a home of their own
+    (their real vectors must not change the latency sessions' vector table; embedding 100,000 events takes
+    10–20 min on 2 cores, and a session already built there is reused: `--buried-home`)."""
+    from mcp_arena.lab import buried
+
+    if smoke:
+        return buried.run(home, sizes, probes=3, tokens=(2_000, 3_000))
+    return buried.run(home, tuple(size for size in sizes if size >= 10_000))
+
+
+def buried_section(report: dict[str, Any]) -> list[str]:
+    from mcp_arena.lab.buried import render
+
+    if not report["buried"]:
+        return []
+    return ["\n## Facts buried in long results\n\nOne fact planted at a random depth in each of half the long tool results "
+            "(2k–20k tokens of logs, source, JSON) of a generated session; recall@5 through the engine's search, "
+            "asked in other words and by two of the fact's words (`python -m mcp_arena.lab.buried`).\n", *render(report["buried"])]
 
 
 def render_markdown(report: dict[str, Any]) -> str:
@@ -727,14 +782,17 @@ def render_markdown(report: dict[str, Any]) -> str:
     out.append(f"- LanceDB folder per 10,000 events: {sto['before_mb_per_10k']} MB before maintenance, "
                f"{sto['after_mb_per_10k']} MB after ({sto['maintenance_s']} s)")
     out.append("- peak RSS: server " + ", ".join(f"{r['events']:,} events: {r['server_peak_rss_mb']} MB" for r in report["latency"])
+               + "; embedding worker " + ", ".join(worker_rss_text(r) for r in report["latency"])
                + f"; bench process while ingesting: {ing['bench_peak_rss_mb']} MB")
     cold = report["cold_start"]
     out.append(f"- cold start ({cold['events']:,}-event session, median of {cold['runs']}): "
                f"initialize {cold['initialize_s']} s, first tool call (context_status) {cold['first_call_s']} s, "
-               f"then first memory_search {cold['first_memory_search_s']} s; the echo server's first call {cold['echo_first_call_s']} s")
+               f"then first memory_search {cold['first_memory_search_s']} s; the echo server's first call {cold['echo_first_call_s']} s; "
+               f"peak RSS of each fresh server after its first search: {cold.get('server_peak_rss_mb')} MB")
     sur = report["surface"]
     out.append(f"- always-visible surface: {sur['total_tokens']:,} tokens "
                f"({sur['instructions_tokens']} instructions + {sur['tools_list_tokens']} tools/list, {sur['encoding']})")
+    out += buried_section(report)
     out.append("\n## Squash and the summary layer\n\n| range (events) | squash (ms, in process) |\n| ---: | ---: |")
     out += [f"| {r['range_events']:,} | {r['squash_ms']} |" for r in report["squash_vs_range"]]
     su = report["summary_update"]
@@ -764,6 +822,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--iterations", type=int, help="timed calls per tool and size (default 100; smoke 5)")
     parser.add_argument("--out", type=Path, default=Path("."), help="folder for bench.json and bench.md")
     parser.add_argument("--think-ms", type=int, default=0, help="pause between rounds of calls, as an agent's model thinks (default 0: back to back)")
+    parser.add_argument("--buried-home", type=Path, help="home of the buried-fact sessions, built once and reused (default: inside the bench's home)")
 
 
 def run(args: argparse.Namespace, _settings: Settings) -> int:
@@ -773,7 +832,7 @@ def run(args: argparse.Namespace, _settings: Settings) -> int:
     iterations = args.iterations or (5 if args.smoke else 100)
     home = Path(args.home) if args.home else Path(tempfile.mkdtemp(prefix="mcp-arena-bench-"))
     try:
-        report = run_bench(home, sizes, iterations=iterations, smoke=args.smoke, think_ms=args.think_ms)
+        report = run_bench(home, sizes, iterations=iterations, smoke=args.smoke, think_ms=args.think_ms, buried_home=args.buried_home)
     finally:
         if not args.home:
             shutil.rmtree(home, ignore_errors=True)

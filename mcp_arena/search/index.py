@@ -27,6 +27,16 @@ over the `vectors` table that `vectors.py` writes. Every filter applies inside
 both searches; a wide filter is applied after a session-only prefilter (see
 `_filtered`).
 
+Long events are searched by their chunks (`chunks.py`): overlapping windows of
+~96 tokens, each with its vector and text in the vectors table. The vector leg
+ranks an event by its best row (it fetches `_CHUNK_OVERFETCH` rows per event it
+ranks), and the snippet is cut from that window. The full-text leg adds the
+windows' own BM25 (a full-text index on the vectors' text, `_windows_leg`): a
+long event whose windows are stored ranks there by its best window instead of by
+its whole text, where one sentence weighs nothing against 8k tokens and any word
+turns up somewhere (`_with_windows`). Until the owner has built that index the
+search asks for it once and goes on with whole events.
+
 Freshness: the background thread (`worker.py`) embeds appended events in
 batches off the request path. A search still sees every event appended before
 it: a not-yet-embedded tail that is short (at most `inline_tail_max` events and
@@ -56,19 +66,29 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
 import pyarrow as pa
-from lancedb.expr import col, lit
+from lancedb.expr import Expr, col, lit
 
 from mcp_arena.errors import InvalidArgument
+from mcp_arena.search.chunks import fits_whole
 from mcp_arena.search.embedder import Embedder, EmbeddingModelError
 from mcp_arena.search.filter import SCOPES, SearchFilter, build_filter, merge_ranges
 from mcp_arena.search.fresh import FreshRow, FreshRows, bm25_order, interleave
-from mcp_arena.search.rank import coverage_weight, dedupe_by_best, estimate_tokens, make_snippet, plan_budget, rrf_fuse
+from mcp_arena.search.rank import (
+    coverage_weight,
+    dedupe_by_best,
+    estimate_tokens,
+    make_snippet,
+    plan_budget,
+    rrf_fuse,
+    term_coverage,
+)
 from mcp_arena.search.tables import RecallTables
 from mcp_arena.search.tail import TailRow
 from mcp_arena.search.vectors import VectorWriter
@@ -84,6 +104,11 @@ logger = logging.getLogger(__name__)
 # rows (17 ms vs 87 ms), and it trains in seconds.
 _EXHAUSTIVE_PROBES = 1_000_000
 _OVERFETCH = 3
+# The vector leg fetches this many rows per event it ranks: a long event's windows often sit
+# next to each other in the ranking, and an event counts once, by its best chunk.
+_CHUNK_OVERFETCH = 2
+# Until the long events' windows have their full-text index, a search looks for it this often.
+_WINDOWS_CHECK_SECONDS = 10.0
 _MODEL_MAX_TOKENS = 256
 
 MODE_HYBRID = "hybrid"
@@ -119,7 +144,7 @@ class _VectorLeg:
     fulltext_only: int = 0  # of those matching the filter, left to the full-text leg
     tail_seqs: set[int] = field(default_factory=set)  # the full-text-only ones, when known one by one
     upto: int | None = None  # the highest seq with a stored vector, when known
-    rows: dict[int, dict[str, Any]] = field(default_factory=dict)  # rows in hand, for rendering
+    rows: dict[int, dict[str, Any]] = field(default_factory=dict)  # each event's best row in hand, for rendering
 
     def unranked(self, seq: int) -> bool:
         """Whether the vector leg could not rank this event at all (no vector yet)."""
@@ -130,22 +155,66 @@ class _VectorLeg:
         return self.upto is None or seq > self.upto
 
 
-def _filtered(start_query: Callable[[], Any], filt: SearchFilter, columns: list[str], depth: int) -> pa.Table:
+def _filtered(start_query: Callable[[], Any], filt: SearchFilter, columns: list[str], depth: int, also: Expr | None = None) -> pa.Table:
     """The top `depth` rows of a query under the filter.
 
     Each clause of a LanceDB prefilter costs a pass over the session's rows
     (~3–5 ms at 100k events), while most searches exclude only a few events
     (the arena's own recall results, the call in flight). So a wide filter
     prefilters by session only, over-fetches, and applies the rest here; when
-    that leaves too few rows, or the filter is narrow, LanceDB applies it all.
+    that leaves too few rows, or the filter is narrow, LanceDB applies it all. `also`: a clause
+    on the queried table's own columns, applied inside LanceDB either way.
     """
     if not filt.narrow:
-        fetched = start_query().where(filt.session_expr()).select(columns).limit(depth * _OVERFETCH).to_arrow()
+        where = filt.session_expr() if also is None else filt.session_expr() & also
+        fetched = start_query().where(where).select(columns).limit(depth * _OVERFETCH).to_arrow()
         keep = [filt.matches(s, k, t) for s, k, t in zip(*(fetched.column(c).to_pylist() for c in ("seq", "kind", "tool")))]
         kept = fetched.filter(pa.array(keep, type=pa.bool_())) if not all(keep) else fetched
         if kept.num_rows >= depth or fetched.num_rows < depth * _OVERFETCH:
             return kept.slice(0, depth)
-    return start_query().where(filt.expr()).select(columns).limit(depth).to_arrow()
+    whole = filt.expr()
+    if whole is not None and also is not None:
+        whole = whole & also
+    return start_query().where(whole).select(columns).limit(depth).to_arrow()
+
+
+def _with_windows(
+    order: list[int],
+    weights: dict[int, float],
+    rows: dict[int, dict[str, Any]],
+    windows: list[dict[str, Any]],
+    terms: Sequence[str],
+    has_windows: Callable[[int, dict[str, Any]], bool],
+) -> list[int]:
+    """The full-text ranking of whole events with the long events' windows merged in, rank by rank
+    (BM25 over windows and over whole events are not on one scale). A long event ranks, weighs and is
+    shown as its best window: its whole text holds most query words by its length alone, so its
+    whole-text hit is dropped once its windows are stored (`has_windows(seq, row)`), found or not.
+    `weights` and `rows` are updated in place."""
+    best: dict[int, dict[str, Any]] = {}
+    for row in windows:  # best first
+        best.setdefault(row["seq"], row)
+    whole = [seq for seq in order if seq not in best and (fits_whole(rows[seq]["text"] or "") or not has_windows(seq, rows[seq]))]
+    for seq, row in best.items():
+        weights[seq] = coverage_weight(row["text"] or "", terms)
+        rows[seq] = row
+    return interleave(whole, list(best))
+
+
+def _best_texts(
+    vector_rows: dict[int, dict[str, Any]], fulltext_rows: dict[int, dict[str, Any]], terms: Sequence[str]
+) -> dict[int, dict[str, Any]]:
+    """The row each hit's snippet is cut from: the whole event from the full-text leg, except where
+    the vector leg matched a window of a long event (chunk >= 1): that window, unless it holds none of
+    the query's words and the whole text does (a keyword hit is shown where the words are)."""
+    rows = {**vector_rows, **fulltext_rows}
+    for seq, row in vector_rows.items():
+        whole = fulltext_rows.get(seq)
+        if whole is None or not row.get("chunk"):
+            continue
+        if term_coverage(row["text"] or "", terms) or not term_coverage(whole["text"] or "", terms):
+            rows[seq] = row
+    return rows
 
 
 class SearchIndex:
@@ -189,6 +258,9 @@ class SearchIndex:
             )
         self._fts_ready = False
         self._fts_name = "text_idx"
+        self._windows_ready = False  # the vectors' text has its full-text index (long events' windows)
+        self._windows_asked = False
+        self._windows_checked = 0.0  # time.monotonic() of the last look for that index
         self._fresh = FreshRows()  # rows the full-text index does not cover yet
         self._last_fulltext_path = ""  # "indexed+fresh" or "all fragments", for tests
         self._executor: ThreadPoolExecutor | None = None
@@ -252,6 +324,7 @@ class SearchIndex:
         # both release the GIL, and they are the two largest costs of a search.
         vectors = self.vectors if self.semantic else None
         fulltext = self._pool().submit(self._fulltext_leg, query, filt, depth) if vectors is not None else None
+        windows = self._pool().submit(self._windows_leg, vectors, query, filt, depth) if vectors is not None and self._windows_ready else None
         vector: _VectorLeg | None = None
         note = ""
         if vectors is not None:
@@ -265,11 +338,19 @@ class SearchIndex:
         fulltext_order, fulltext_weights, known_rows = (
             fulltext.result() if fulltext is not None else self._fulltext_leg(query, filt, depth)
         )
+        if windows is not None and vectors is not None:
+            # Vectors are stored in seq order, a long event's windows with its other rows.
+            covered = vector.upto if vector is not None and vector.upto is not None else -1
+
+            def has_windows(seq: int, row: dict[str, Any]) -> bool:
+                return seq <= covered and vectors.embeds(row["kind"], row["tool"])
+
+            fulltext_order = _with_windows(fulltext_order, fulltext_weights, known_rows, windows.result(), query_terms(query), has_windows)
         ranked: dict[str, Sequence[int]] = {"fulltext": fulltext_order}
         unranked: set[int] = set()
         if vector is not None:
             ranked["vector"] = vector.order
-            known_rows = {**vector.rows, **known_rows}  # full-text rows hold the whole text
+            known_rows = _best_texts(vector.rows, known_rows, query_terms(query))
             unranked = {seq for seq in fulltext_order if vector.unranked(seq)}
         if vector is None:
             mode = MODE_FULLTEXT
@@ -343,6 +424,8 @@ class SearchIndex:
 
         if not self._fts_ready:  # once per process: a search must not depend on the worker having run
             self._ensure_fulltext_index()
+        elif not self._windows_ready and time.monotonic() - self._windows_checked > _WINDOWS_CHECK_SECONDS:
+            self._ensure_windows_index()
         fresh = self._held_unindexed(filt)
         self._last_fulltext_path = "all fragments" if fresh is None else "indexed+fresh"
 
@@ -365,6 +448,23 @@ class SearchIndex:
         weights = {seq: coverage_weight(row["text"] or "", terms) for seq, row in by_seq.items()}
         return order, weights, by_seq
 
+    def _windows_leg(self, vectors: VectorWriter, query: str, filt: SearchFilter, depth: int) -> list[dict[str, Any]]:
+        """Windows of long events (chunk >= 1) by BM25 over the vectors' text, best first: one sentence
+        in an 8k-token log weighs nothing in the BM25 of the whole event, and all in a 200-token window.
+        Empty when that index is unusable (the search goes on with the events' full text)."""
+        from lancedb.query import MatchQuery
+
+        def start_query() -> Any:
+            return vectors.table.search(MatchQuery(query, "text"), query_type="fts")  # type: ignore[call-arg]
+
+        try:
+            rows = _filtered(start_query, filt, ["seq", "chunk", "kind", "tool", "text", "_score"], depth * _CHUNK_OVERFETCH, col("chunk") >= lit(1))
+        except Exception as exc:  # an index dropped or rebuilt under us: full text of whole events still answers
+            logger.info("full-text search of long events' windows failed: %s", exc)
+            return []
+        windows: list[dict[str, Any]] = rows.drop_columns(["_score"]).to_pylist()  # placeholders are chunk 0: never here
+        return windows
+
     def _vector_leg(self, vectors: VectorWriter, filt: SearchFilter, query: str, depth: int, newest_seq: int | None) -> _VectorLeg:
         """Seqs by similarity; the session's events without a stored vector are embedded
         here when few and short, else left to the full-text leg (and counted)."""
@@ -379,8 +479,8 @@ class SearchIndex:
             .distance_type("dot")
             .nprobes(_EXHAUSTIVE_PROBES),
             filt,
-            ["seq", "kind", "tool", "_distance", *(["text"] if vectors.has_text else [])],
-            depth,
+            ["seq", "kind", "tool", "_distance", *(["text"] if vectors.has_text else []), *(["chunk"] if vectors.has_chunk else [])],
+            depth * (_CHUNK_OVERFETCH if vectors.has_chunk else 1),
         )
         # LanceDB's dot distance is 1 - dot product; vectors are unit length.
         kinds, tools = stored.column("kind").to_pylist(), stored.column("tool").to_pylist()
@@ -404,7 +504,8 @@ class SearchIndex:
         elif rows:
             leg.fulltext_only = len(rows)
             leg.tail_seqs = {row[0] for row in rows}
-        leg.rows = {row["seq"]: row for row in stored_rows}
+        for row in stored_rows:  # nearest first: the first row of an event is its best chunk
+            leg.rows.setdefault(row["seq"], row)
         if rows:
             leg.rows.update((seq, {"seq": seq, "kind": kind, "tool": tool, "text": text}) for seq, kind, tool, text in rows)
         if not_embedded:
@@ -448,7 +549,24 @@ class SearchIndex:
 
     # -- the full-text index: found or asked for, and the rows it leaves out ---------------------
 
+    def _ensure_windows_index(self) -> None:
+        """Whether the vectors' text has its full-text index; when windows of long events wait
+        without one, ask the tables' owner (once) for its maintenance, which builds it."""
+        vectors = self.vectors
+        if self._windows_ready or vectors is None or not (vectors.has_chunk and vectors.has_text):
+            return
+        self._windows_checked = time.monotonic()
+        try:
+            if any(i.index_type == "FTS" and list(i.columns) == ["text"] for i in vectors.table.list_indices()):
+                self._windows_ready = True
+            elif not self._windows_asked and vectors.table.count_rows((col("chunk") >= lit(1)).to_sql()):
+                self._windows_asked = True
+                self._tables.maintain_vectors()
+        except Exception as exc:  # the windows' index is an improvement of recall, never a requirement
+            logger.info("the windows' full-text index is not usable yet: %s", exc)
+
     def _ensure_fulltext_index(self) -> None:
+        self._ensure_windows_index()
         if self._fts_ready:
             return
         existing = self._fulltext_index_name()
@@ -501,5 +619,5 @@ class SearchIndex:
     def _pool(self) -> ThreadPoolExecutor:
         with self._executor_guard:
             if self._executor is None:
-                self._executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="arena-search")
+                self._executor = ThreadPoolExecutor(max_workers=3, thread_name_prefix="arena-search")
             return self._executor

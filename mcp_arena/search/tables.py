@@ -11,6 +11,9 @@ them and passes the handles here, with two duties recall needs on its path:
   the index (LanceDB then scans), so the default builds nothing.
 - `vectors_added(rows)`: count the vector rows recall appended towards the
   owner's next optimize (compaction and index updates are the owner's).
+- `maintain_vectors()`: windows of long events are stored but the vectors' text
+  has no full-text index yet: the owner's maintenance should build it (off the
+  request path; recall asks once per process, and searches without it meanwhile).
 
 `consistent_reads`: whether the handles see other handles' commits on their own
 (a connection with `read_consistency_interval` set); else recall checks out the
@@ -32,6 +35,10 @@ def _counts_nothing(rows: int) -> None:
     return None
 
 
+def _does_nothing() -> None:
+    return None
+
+
 @dataclass(frozen=True)
 class RecallTables:
     events: Any
@@ -39,6 +46,7 @@ class RecallTables:
     consistent_reads: bool = False
     build_fulltext_index: Callable[[], int | None] = _builds_nothing
     vectors_added: Callable[[int], None] = _counts_nothing
+    maintain_vectors: Callable[[], None] = _does_nothing
 
     def refresh(self, *, events: bool = True, vectors: bool = True) -> None:
         """Check out the newest versions, when the handles don't see other handles' writes on their own."""

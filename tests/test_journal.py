@@ -222,3 +222,32 @@ def test_one_process_at_a_time_maintains_a_home(tmp_path: Path):
         assert store.tables["events"].version > before and store.tables["events"].list_indices()
     finally:
         store.close()
+
+
+def test_memory_search_finds_events_no_process_has_committed_yet(settings: Settings):
+    first, second = Arena(settings), Arena(settings)  # two journal owners, like two processes
+    try:
+        first.store.commit_seconds = second.store.commit_seconds = 3600
+        first.append("shared", [EventDraft(kind="tool_result", tool="Bash", text="pytest: 3 failed, quokka-42 checksum mismatch in vendor/lib.so")])
+        assert _committed_seqs(settings.home, "shared") == []
+        for arena in (first, second):  # its own journal, and another process's
+            hits = arena.memory_search("quokka-42 checksum", session="shared").structured["hits"]
+            assert hits and "quokka-42" in hits[0]["snippet"], hits
+        assert _committed_seqs(settings.home, "shared") == []  # found without committing anything
+    finally:
+        first.close()
+        second.close()
+
+
+def test_a_paraphrase_finds_an_uncommitted_event_through_the_vector_leg(tmp_path: Path):
+    settings = Settings(home=tmp_path / "arena-home", embedding_worker=False)  # the model in process
+    arena = Arena(settings)
+    try:
+        arena.store.commit_seconds = 3600
+        arena.append("s", [EventDraft(kind="tool_result", tool="Bash", text="deploy aborted: the database password has expired")])
+        found = arena.memory_search("why did the release break? credentials out of date", session="s").structured
+        # no word of the query is in the text: only the vector leg can find it, by embedding it from the journal
+        assert found["mode"] == "hybrid" and [hit["seq"] for hit in found["hits"]] == [0], found
+        assert _committed_seqs(settings.home, "s") == []
+    finally:
+        arena.close()

@@ -359,7 +359,7 @@ class Arena:
         else:
             max_tokens = self.settings.search_max_tokens
             body = lambda ledger, _seq: searching.answer(  # noqa: E731
-                self._flushed_search(), ledger, max_tokens, query or "", limit, scope, kinds=kinds, tools=tools, from_seq=from_seq, to_seq=to_seq
+                self.search, ledger, max_tokens, query or "", limit, scope, kinds=kinds, tools=tools, from_seq=from_seq, to_seq=to_seq
             )
         return self._call(ToolName.MEMORY_SEARCH, arguments, body, session=session, connection=connection, principal=principal)
 
@@ -378,11 +378,6 @@ class Arena:
         arguments = _given(record=records or None, path=path, action=action, session=session)
         body = lambda ledger, seq: self.trail.index_body(ledger, seq, records, path, action)  # noqa: E731
         return self._call(ToolName.ARTIFACT_INDEX, arguments, body, session=session, connection=connection, principal=principal)
-
-    def _flushed_search(self) -> SearchRuntime:
-        """The search reads LanceDB: what this process journaled is committed first."""
-        self.store.flush()
-        return self.search
 
     # -- one tool call -----------------------------------------------------------------------------
 

@@ -56,6 +56,7 @@ def recall_tables(store: Store, *, semantic: bool) -> RecallTables:
         build_fulltext_index=store.build_fulltext_index,
         vectors_added=store.vectors_added,
         maintain_vectors=lambda: store.maintain_in_background(["vectors"]),
+        pending=store.pending_events,
     )
 
 

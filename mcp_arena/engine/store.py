@@ -464,6 +464,11 @@ class Store:
     def _pending(self, table: str, session: str | None = None) -> list[dict[str, Any]]:
         return [row for name, row in self.journal.pending() if name == table and (session is None or row["session"] == session)]
 
+    def pending_events(self, session: str) -> list[tuple[int, str, str, str]]:
+        """(seq, kind, tool, text) of the session's events journaled but not committed yet (any process)."""
+        rows = {row["seq"]: row for row in self._pending("events", session)}
+        return [(seq, rows[seq]["kind"], rows[seq]["tool"], rows[seq]["text"]) for seq in sorted(rows)]
+
     def events_version(self) -> int:
         """The newest committed version of the events table (any writer, any session)."""
         return self.tables["events"].version

@@ -320,23 +320,27 @@ class SearchIndex:
             return SearchOutcome(hits=(), mode=mode, note=note)
         self._tables.refresh(vectors=False)
         depth = max(4 * limit, 20)
+        pending = self._tables.pending(session)  # written, not committed yet: ranked from memory
+        if pending and newest_seq is not None:
+            newest_seq = min(newest_seq, pending[0][0] - 1)  # the table (and the held tail) end below them
+        pending = [row for row in pending if filt.matches(*row[:3])]
         # The full-text leg runs on the pool while this thread embeds the query:
         # both release the GIL, and they are the two largest costs of a search.
         vectors = self.vectors if self.semantic else None
-        fulltext = self._pool().submit(self._fulltext_leg, query, filt, depth) if vectors is not None else None
+        fulltext = self._pool().submit(self._fulltext_leg, query, filt, depth, pending) if vectors is not None else None
         windows = self._pool().submit(self._windows_leg, vectors, query, filt, depth) if vectors is not None and self._windows_ready else None
         vector: _VectorLeg | None = None
         note = ""
         if vectors is not None:
             try:
-                vector = self._vector_leg(vectors, filt, query, depth, newest_seq)
+                vector = self._vector_leg(vectors, filt, query, depth, newest_seq, pending)
             except EmbeddingModelError as exc:
                 vectors.fail(exc)
             except Exception as exc:  # a broken vector table must not take recall down with it
                 logger.exception("vector search failed; answering from full text only")
                 note = f"vector search failed ({type(exc).__name__}); full text only"
         fulltext_order, fulltext_weights, known_rows = (
-            fulltext.result() if fulltext is not None else self._fulltext_leg(query, filt, depth)
+            fulltext.result() if fulltext is not None else self._fulltext_leg(query, filt, depth, pending)
         )
         if windows is not None and vectors is not None:
             # Vectors are stored in seq order, a long event's windows with its other rows.
@@ -411,9 +415,10 @@ class SearchIndex:
     # -- legs ---------------------------------------------------------------------------------
 
     def _fulltext_leg(
-        self, query: str, filt: SearchFilter, depth: int
+        self, query: str, filt: SearchFilter, depth: int, pending: Sequence[TailRow] = ()
     ) -> tuple[list[int], dict[int, float], dict[int, dict[str, Any]]]:
-        """Seqs by BM25, each one's fusion weight, and the rows themselves.
+        """Seqs by BM25, each one's fusion weight, and the rows themselves. `pending`: rows not in the
+        table yet (filtered), ranked here with the fresh ones.
 
         BM25 ranks an event that matches one common word ("run") above nothing
         at all; weighting the leg by the squared share of query terms a hit
@@ -438,10 +443,13 @@ class SearchIndex:
         seqs = rows.column("seq").to_pylist()
         order = dedupe_by_best(zip(seqs, rows.column("_score").to_pylist()))
         by_seq = {row["seq"]: row for row in rows.drop_columns(["_score"]).to_pylist()}
-        if fresh:
-            fresh_order = bm25_order(query, fresh)[:depth]
+        in_memory = list(fresh or ())
+        known = {row.seq for row in in_memory}
+        in_memory += [FreshRow(seq, -1, kind, tool, text or "") for seq, kind, tool, text in pending if seq not in known]
+        if in_memory:
+            fresh_order = bm25_order(query, in_memory)[:depth]
             order = interleave(order, fresh_order)
-            held = {row.seq: row for row in fresh}
+            held = {row.seq: row for row in in_memory}
             for seq in fresh_order:
                 by_seq.setdefault(seq, {"seq": seq, "kind": held[seq].kind, "tool": held[seq].tool, "text": held[seq].text})
         terms = query_terms(query)
@@ -465,7 +473,9 @@ class SearchIndex:
         windows: list[dict[str, Any]] = rows.drop_columns(["_score"]).to_pylist()  # placeholders are chunk 0: never here
         return windows
 
-    def _vector_leg(self, vectors: VectorWriter, filt: SearchFilter, query: str, depth: int, newest_seq: int | None) -> _VectorLeg:
+    def _vector_leg(
+        self, vectors: VectorWriter, filt: SearchFilter, query: str, depth: int, newest_seq: int | None, pending: Sequence[TailRow] = ()
+    ) -> _VectorLeg:
         """Seqs by similarity; the session's events without a stored vector are embedded
         here when few and short, else left to the full-text leg (and counted)."""
         session = filt.session
@@ -494,6 +504,9 @@ class SearchIndex:
         else:
             not_embedded = len(tail or ())
         rows = None if tail is None else [row for row in tail if filt.matches(*row[:3]) and vectors.embeds(row[1], row[2])]
+        if rows is not None:  # the uncommitted ones (already filtered) go with the tail
+            held = {row[0] for row in rows}
+            rows += [row for row in pending if row[0] not in held and vectors.embeds(row[1], row[2])]
         leg = _VectorLeg(not_embedded=not_embedded, upto=vectors.known_embedded_max(session))
         if rows is None:  # too many to hold: every event above the embedded maximum is full-text only
             leg.fulltext_only = vectors.count_unembedded(session, filt.expr())

@@ -11,6 +11,10 @@ them and passes the handles here, with two duties recall needs on its path:
   the index (LanceDB then scans), so the default builds nothing.
 - `vectors_added(rows)`: count the vector rows recall appended towards the
   owner's next optimize (compaction and index updates are the owner's).
+- `pending(session)`: the session's events written but not committed to the
+  table yet (seq, kind, tool, text), ascending: a search ranks them from memory
+  (full text) and embeds them with the tail. A row may be committed meanwhile
+  and found twice: each seq counts once.
 - `maintain_vectors()`: windows of long events are stored but the vectors' text
   has no full-text index yet: the owner's maintenance should build it (off the
   request path; recall asks once per process, and searches without it meanwhile).
@@ -39,6 +43,10 @@ def _does_nothing() -> None:
     return None
 
 
+def _nothing_pending(session: str) -> list[tuple[int, str, str, str]]:
+    return []
+
+
 @dataclass(frozen=True)
 class RecallTables:
     events: Any
@@ -47,6 +55,7 @@ class RecallTables:
     build_fulltext_index: Callable[[], int | None] = _builds_nothing
     vectors_added: Callable[[int], None] = _counts_nothing
     maintain_vectors: Callable[[], None] = _does_nothing
+    pending: Callable[[str], list[tuple[int, str, str, str]]] = _nothing_pending
 
     def refresh(self, *, events: bool = True, vectors: bool = True) -> None:
         """Check out the newest versions, when the handles don't see other handles' writes on their own."""

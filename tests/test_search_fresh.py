@@ -81,6 +81,7 @@ def _first_process(settings, *, maintain: bool) -> str:
     first = Arena(settings)  # full text only (the fixture's setting): the leg under test
     try:
         session = first.context_status().structured["session"]
+        first.store.flush()  # committed: the first search builds the full-text index over it
         assert first.memory_search("dashboard", limit=3, session=session).structured["hits"]
         if maintain:
             first.store.maintain()
@@ -92,6 +93,7 @@ def _first_process(settings, *, maintain: bool) -> str:
 def _append_and_find(arena: Arena, session: str, marker: str) -> str:
     """Log a command's output naming `marker`, search for it; which full-text path found it."""
     arena.append(session, [EventDraft(kind="tool_result", tool="Bash", text=f"{marker} deploy finished: 3 pods restarted")])
+    arena.store.flush()  # committed (uncommitted rows are ranked from the journal, `test_journal.py`): held as fresh
     found = arena.memory_search(f"{marker} pods", limit=3, session=session).structured
     assert found["hits"][0]["tool"] == "Bash" and marker in found["hits"][0]["snippet"]
     return arena.search.index._last_fulltext_path

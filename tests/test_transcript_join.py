@@ -62,7 +62,14 @@ def tool_uses(path: Path) -> dict[str, tuple[str, dict]]:
     return found
 
 
-def host_with_hook(copy: Path, hook: Arena, *, before_hook: Callable[[], object] = lambda: None, view_applied: bool = True) -> dict[str, Hooked]:
+def host_with_hook(
+    copy: Path,
+    hook: Arena,
+    *,
+    before_hook: Callable[[], object] = lambda: None,
+    after_hook: Callable[[], object] = lambda: None,
+    view_applied: bool = True,
+) -> dict[str, Hooked]:
     """Write SAMPLE into `copy` line by line as Claude Code does with the PostToolUse hook on.
 
     Each main-thread tool result that succeeded goes through the hook first; the line written then
@@ -84,6 +91,7 @@ def host_with_hook(copy: Path, hook: Arena, *, before_hook: Callable[[], object]
             original = flatten_content(block.get("content"))
             output = ToolOutput(tool=name, arguments=arguments, text=original, source="hook", call_id=call_id)
             hooked[call_id] = Hooked(original, hook.shape_result(output, session=SESSION))
+            after_hook()
             if view_applied:
                 block["content"] = hooked[call_id].shaped.text
         with open(copy, "a") as handle:
@@ -140,7 +148,8 @@ def test_the_hook_and_the_transcript_feed_join_by_tool_use_id(tmp_path, settings
     follower = Arena(tight_settings(settings).model_copy(update={"transcript": str(copy)}))
     hook = follower if where == "hook-in-the-server" else Arena(tight_settings(settings))
     try:
-        hooked = host_with_hook(copy, hook)
+        # a hook process of its own closes its arena after each call: what it logged is committed
+        hooked = host_with_hook(copy, hook, after_hook=hook.store.flush if hook is not follower else lambda: None)
         follower.transcript.sync()
         log = events(follower)
         assert_joined(log, hooked)

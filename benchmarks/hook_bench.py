@@ -36,7 +36,6 @@ import json
 import os
 import re
 import shlex
-import socket
 import subprocess
 import sys
 import tempfile
@@ -52,7 +51,7 @@ from mcp_arena.core import shape
 from mcp_arena.core.tokens import TokenCounter
 from mcp_arena.feeds import claude_code
 from mcp_arena.feeds.formats import read_sessions
-from mcp_arena.hook import wire
+from mcp_arena.hook import listener, wire
 
 CORPUS = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "corpus"
 # What `mcp-arena setup claude-code` registers: this Python, -I -S, the client's script (cli/hook_run.py).
@@ -249,14 +248,7 @@ def server_params(home: Path) -> Any:
 
 
 def listening(home: Path) -> bool:
-    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    try:
-        probe.connect(wire.socket_path(str(home)))
-        return True
-    except OSError:
-        return False
-    finally:
-        probe.close()
+    return listener.answered(wire.socket_path(str(home)))
 
 
 async def with_server(

@@ -30,7 +30,7 @@ from mcp_arena.core.tokens import TokenCounter
 from mcp_arena.engine.arena import Arena
 from mcp_arena.engine.store import Store
 from mcp_arena.feeds import claude_code
-from mcp_arena.hook import wire
+from mcp_arena.hook import listener, wire
 from mcp_arena.hook.listener import HookListener
 from tests.helpers import CORPUS, ok, text_of
 
@@ -152,14 +152,7 @@ def server_params(home: Path) -> StdioServerParameters:
 
 
 def listening(home: Path) -> bool:
-    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    try:
-        probe.connect(wire.socket_path(str(home)))
-        return True
-    except OSError:
-        return False
-    finally:
-        probe.close()
+    return listener.answered(wire.socket_path(str(home)))
 
 
 @asynccontextmanager

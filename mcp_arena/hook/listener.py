@@ -132,7 +132,7 @@ class HookListener:
         os.makedirs(folder, mode=0o700, exist_ok=True)
         with open(os.path.join(folder, wire.LOCK_NAME), "a") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
-            if os.path.exists(self.path) and _answered(self.path):  # no file, nothing to ask: a fresh home never connects
+            if os.path.exists(self.path) and answered(self.path):  # no file, nothing to ask: a fresh home never connects
                 return None
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(self.path)  # stale: its server is gone
@@ -153,8 +153,8 @@ class HookListener:
                 os.unlink(self.path)
 
 
-def _answered(path: str) -> bool:
-    """Whether a live server accepts connections on `path`."""
+def answered(path: str) -> bool:
+    """Whether a live server accepts connections on `path` (the hook socket: `wire.socket_path(home)`)."""
     probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     probe.settimeout(PROBE_TIMEOUT_SECONDS)
     try:

@@ -252,10 +252,10 @@ class Arena:
         )
 
     def _commit(self, ledger: Ledger, events: Sequence[Event]) -> None:
-        """One write: the events, then the tag and squash rows of the call (durable on return)."""
-        unwritten = self._unwritten.pop(ledger.session, [])
+        """One write of the events and the call's tag and squash rows (durable on return; the store
+        commits a batch's events before the records that point at them)."""
         rows = [("events", event_row(event)) for event in events]
-        self.store.write(rows + [row for row in unwritten if row[0] == "squashes"] + [row for row in unwritten if row[0] == "tags"])
+        self.store.write(rows + self._unwritten.pop(ledger.session, []))
 
     def _events_committed(self, rows: list[dict[str, Any]], version: int) -> None:
         """The store's committer added these events at `version`: the search holds their text until indexed."""
@@ -271,8 +271,7 @@ class Arena:
         A process killed between the two leaves a logged call without its record (its answer was
         never sent), never a record whose call is missing: that record's seq would be given to the
         next event, and the tag would point at a call it does not belong to."""
-        unwritten = self._unwritten.pop(session, [])
-        self.store.write([row for row in unwritten if row[0] == "squashes"] + [row for row in unwritten if row[0] == "tags"])
+        self.store.write(self._unwritten.pop(session, []))
 
     # -- appending from feeds ----------------------------------------------------------------------
 

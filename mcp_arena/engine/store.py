@@ -469,10 +469,6 @@ class Store:
         rows = {row["seq"]: row for row in self._pending("events", session)}
         return [(seq, rows[seq]["kind"], rows[seq]["tool"], rows[seq]["text"]) for seq in sorted(rows)]
 
-    def events_version(self) -> int:
-        """The newest committed version of the events table (any writer, any session)."""
-        return self.tables["events"].version
-
     def events(
         self,
         session: str,
